@@ -1,0 +1,31 @@
+//! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
+//!
+//! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
+//! stderr), 2 usage or configuration errors.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod verify_token;
+
+#[derive(Parser)]
+#[command(name = "meshguard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify a JWT access token against local keys.
+    VerifyToken(verify_token::Args),
+}
+
+fn main() -> ExitCode {
+    // clap exits with status 2 on usage errors, which is the CLI contract.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::VerifyToken(args) => verify_token::run(args),
+    }
+}
