@@ -192,4 +192,8 @@ pub enum BuilderError {
     /// A key could not be used.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A remote key source is misconfigured or, with fail-fast start-up, unreachable.
+    #[cfg(feature = "remote-jwks")]
+    #[error("remote key source: {0}")]
+    KeySource(#[from] super::remote::RemoteError),
 }

@@ -1,12 +1,15 @@
 //! Per-issuer rules: which keys, algorithms, audiences and claim checks apply to its tokens.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::algorithm::{Algorithm, AlgorithmSet};
+use super::clock::Clock;
 use super::crypto::RingVerifier;
 use super::error::{BuilderError, TokenError};
 use super::json::{RawClaims, RawHeader};
 use super::keys::KeySet;
+use super::remote::source::KeySource;
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -32,8 +35,10 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 pub struct Issuer {
     pub(crate) issuer: Option<String>,
     pub(crate) keys: KeySet,
+    #[cfg(feature = "remote-jwks")]
+    pub(crate) remote: Option<super::remote::RemoteJwks>,
     audiences: Option<Vec<String>>,
-    algorithms: AlgorithmSet,
+    pub(crate) algorithms: AlgorithmSet,
     leeway: Duration,
     max_lifetime: Option<Duration>,
     require_exp: bool,
@@ -61,6 +66,8 @@ impl Issuer {
         Issuer {
             issuer,
             keys,
+            #[cfg(feature = "remote-jwks")]
+            remote: None,
             audiences: None,
             algorithms: AlgorithmSet::all(),
             leeway: DEFAULT_LEEWAY,
@@ -149,17 +156,24 @@ impl Issuer {
         issuer
     }
 
-    pub(crate) fn prepare(self) -> Result<PreparedIssuer, BuilderError> {
+    pub(crate) fn prepare(self, clock: &Arc<dyn Clock>) -> Result<PreparedIssuer, BuilderError> {
         if self.algorithms.is_empty() {
             return Err(BuilderError::NoAlgorithms);
         }
+        let remote = self.remote_keys(clock);
         let Some(audiences) = self.audiences else {
             return Err(BuilderError::AudienceUnset);
         };
-        let keys = PreparedKeys::new(&self.keys, self.algorithms);
-        if keys.entries.is_empty() {
-            return Err(BuilderError::NoUsableKeys);
-        }
+        let keys = match remote? {
+            Some(remote) => remote,
+            None => {
+                let keys = PreparedKeys::new(&self.keys, self.algorithms);
+                if keys.entries.is_empty() {
+                    return Err(BuilderError::NoUsableKeys);
+                }
+                KeySource::Static(keys)
+            }
+        };
         Ok(PreparedIssuer {
             issuer: self.issuer,
             audiences,
@@ -202,6 +216,12 @@ impl PreparedKeys {
             .filter(|key| !key.verifiers.is_empty())
             .collect();
         PreparedKeys { entries }
+    }
+
+    /// Whether no key can verify any allowed algorithm.
+    #[cfg(feature = "remote-jwks")]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// The verifier for a token's `kid` and `alg`.
@@ -248,7 +268,7 @@ pub(crate) struct PreparedIssuer {
     pub(crate) issuer: Option<String>,
     audiences: Vec<String>,
     pub(crate) algorithms: AlgorithmSet,
-    pub(crate) keys: PreparedKeys,
+    pub(crate) keys: KeySource,
     leeway: i64,
     max_lifetime: Option<i64>,
     require_exp: bool,

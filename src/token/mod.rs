@@ -29,6 +29,10 @@ mod error;
 mod issuer;
 mod json;
 mod keys;
+#[cfg(feature = "remote-jwks")]
+pub mod remote;
+#[cfg(not(feature = "remote-jwks"))]
+mod remote;
 mod signer;
 mod verifier;
 

@@ -107,13 +107,31 @@ impl Verifier {
         if !issuer.algorithms.contains(alg) {
             return Err(TokenError::DisallowedAlgorithm);
         }
-        let key = issuer.keys.select(header.kid.as_deref(), alg)?;
+        let keys = issuer.keys.load()?;
+        let key = keys.select(header.kid.as_deref(), alg)?;
         let signature = decode_part(parts.signature, "signature is not base64url")?;
         if !key.verify(parts.signing_input.as_bytes(), &signature) {
             return Err(TokenError::BadSignature);
         }
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
         Ok(VerifiedToken::new(&header, alg, claims, &payload))
+    }
+}
+
+impl Verifier {
+    /// The configured issuers, in configuration order.
+    #[cfg(feature = "remote-jwks")]
+    pub(crate) fn issuers(&self) -> &[PreparedIssuer] {
+        &self.inner.issuers
+    }
+
+    /// The issuer a token would be checked against, or `None` when it names no configured
+    /// one; for a second attempt after that issuer's key source has refreshed.
+    pub(crate) fn issuer_for(&self, token: &str) -> Option<&PreparedIssuer> {
+        let parts = split(token).ok()?;
+        let payload = decode_part(parts.payload, "payload is not base64url").ok()?;
+        let claims = json::parse_claims(&payload).ok()?;
+        self.inner.select_issuer(claims.iss.as_deref()).ok()
     }
 }
 
@@ -189,7 +207,7 @@ impl VerifierBuilder {
         }
         let mut issuers: Vec<PreparedIssuer> = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
-            let prepared = issuer.prepare()?;
+            let prepared = issuer.prepare(&self.clock)?;
             if issuers.iter().any(|seen| seen.issuer == prepared.issuer) {
                 return Err(BuilderError::DuplicateIssuer(
                     prepared.issuer.unwrap_or_default(),

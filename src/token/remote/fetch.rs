@@ -1,0 +1,138 @@
+//! The HTTP side: a reqwest client on rustls with ring, and a GET whose body is bounded
+//! while it streams in.
+
+use std::sync::Arc;
+
+use reqwest::header::{ACCEPT, CACHE_CONTROL};
+use reqwest::{Client, StatusCode, Url};
+use rustls::crypto::ring;
+use rustls::pki_types::CertificateDer;
+
+use super::config::RemoteJwks;
+use super::error::RemoteError;
+
+/// The most redirects followed; an identity provider needs one or two at most.
+const MAX_REDIRECTS: usize = 3;
+
+/// A fetched document and its `Cache-Control` header.
+pub(super) struct Fetched {
+    pub(super) body: Vec<u8>,
+    pub(super) cache_control: Option<String>,
+}
+
+/// A client for one remote source: its timeouts, its roots, redirects that never leave
+/// https once there.
+pub(super) fn client(config: &RemoteJwks, https_only: bool) -> Result<Client, RemoteError> {
+    Client::builder()
+        .tls_backend_preconfigured(tls_config(&config.extra_roots)?)
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .https_only(https_only)
+        .user_agent(concat!("meshguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| RemoteError::Tls(e.to_string()))
+}
+
+/// rustls on ring (the crate's one crypto library), verifying servers against the operating
+/// system's roots plus the configured ones.
+fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, RemoteError> {
+    let provider = Arc::new(ring::default_provider());
+    let roots: Vec<CertificateDer<'static>> = extra_roots
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RemoteError::Tls(e.to_string()))?;
+    match rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider) {
+        Ok(verifier) => Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()),
+        // A host without any CA bundle can still fetch over loopback HTTP; every https
+        // handshake then fails closed for want of a root.
+        Err(_) if extra_roots.is_empty() => Ok(builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()),
+        Err(e) => Err(RemoteError::Tls(e.to_string())),
+    }
+}
+
+/// GETs `url`, accepting only 200 and at most `limit` body bytes.
+pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetched, RemoteError> {
+    let mut response = client
+        .get(url.clone())
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| failure(url, &e))?;
+    if response.status() != StatusCode::OK {
+        return Err(RemoteError::Status {
+            url: url.to_string(),
+            status: response.status().as_u16(),
+        });
+    }
+    let too_large = || RemoteError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if usize::try_from(announced).map_or(true, |announced| announced > limit) {
+        return Err(too_large());
+    }
+    let cache_control = response
+        .headers()
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(|e| failure(url, &e))? {
+        if chunk.len() > limit.saturating_sub(body.len()) {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched {
+        body,
+        cache_control: (!cache_control.is_empty()).then_some(cache_control),
+    })
+}
+
+fn failure(url: &Url, error: &reqwest::Error) -> RemoteError {
+    if error.is_timeout() {
+        return RemoteError::Timeout(url.to_string());
+    }
+    // reqwest's top-level message is generic ("error sending request"); the cause says
+    // what happened (refused, reset, TLS).
+    let mut why = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    RemoteError::Transport {
+        url: url.to_string(),
+        why,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_roots_that_are_not_certificates_are_refused() {
+        let config =
+            RemoteJwks::url("https://idp.example/jwks").add_root_certificate(vec![1, 2, 3]);
+        assert_eq!(client(&config, true).unwrap_err().reason(), "tls_setup");
+    }
+
+    #[test]
+    fn default_client_builds_on_ring() {
+        assert!(client(&RemoteJwks::url("https://idp.example/jwks"), true).is_ok());
+    }
+}
