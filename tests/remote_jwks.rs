@@ -165,24 +165,36 @@ async fn discovery_naming_another_issuer_is_refused() {
 }
 
 #[tokio::test]
-async fn real_discovery_document_served_locally_leads_to_real_keys() {
-    let server =
-        JwksServer::start(include_str!("data/real_jwks/okta-keys.dockyard.json").to_owned()).await;
-    let mut document: serde_json::Value = serde_json::from_str(include_str!(
-        "data/real_jwks/okta-openid-configuration.dockyard.json"
-    ))
-    .unwrap();
-    document["issuer"] = server.issuer().into();
-    document["jwks_uri"] = server.jwks_url().into();
-    server.set_discovery(document.to_string());
-    let clock = ManualClock::new();
-    let issuer = Issuer::remote(
-        server.issuer(),
-        RemoteJwks::discover(server.issuer()).startup(Startup::FailFast),
-    );
-    let verifier = build(issuer, &clock).await;
-    let status = &verifier.remote_status()[0];
-    assert_eq!((status.keys(), status.skipped()), (2, 0));
+async fn real_discovery_documents_served_locally_lead_to_real_keys() {
+    for (keys, discovery) in [
+        (
+            include_str!("data/real_jwks/okta-keys.dockyard.json"),
+            include_str!("data/real_jwks/okta-openid-configuration.dockyard.json"),
+        ),
+        (
+            include_str!("data/real_jwks/google-oauth2-v3-certs.json"),
+            include_str!("data/real_jwks/google-openid-configuration.json"),
+        ),
+    ] {
+        let server = JwksServer::start(keys.to_owned()).await;
+        // The provider's own document, pointed at this server.
+        let mut document: serde_json::Value = serde_json::from_str(discovery).unwrap();
+        document["issuer"] = server.issuer().into();
+        document["jwks_uri"] = server.jwks_url().into();
+        server.set_discovery(document.to_string());
+        let clock = ManualClock::new();
+        let issuer = Issuer::remote(
+            server.issuer(),
+            RemoteJwks::discover(server.issuer()).startup(Startup::FailFast),
+        );
+        let verifier = build(issuer, &clock).await;
+        let status = &verifier.remote_status()[0];
+        assert_eq!((status.keys(), status.skipped()), (2, 0));
+        assert_eq!(
+            (server.discovery_requests(), server.jwks_requests()),
+            (1, 1)
+        );
+    }
 }
 
 #[tokio::test]
@@ -705,4 +717,151 @@ async fn real_identity_provider_documents_load_from_the_server() {
     let issuer = Issuer::any_remote(RemoteJwks::url(server.jwks_url()).startup(Startup::FailFast));
     let error = key_source_error(try_build(issuer, &clock).await);
     assert_eq!(error, RemoteError::NoUsableKeys { skipped: 7 });
+}
+
+/// `meshguard verify-token --jwks-url URL` and `--discover ISSUER`: the same exit codes and
+/// reason strings as with `--keys`.
+#[cfg(feature = "cli")]
+mod cli {
+    use std::process::{Command, Output};
+
+    use super::*;
+
+    fn meshguard(args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_meshguard"))
+            .arg("verify-token")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn stderr(output: &Output) -> String {
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn jwks_url_and_discovery_verify_like_key_files() {
+        let key = TestKey::es256("k1");
+        let server = JwksServer::start(jwks(&[&key])).await;
+        let url = server.jwks_url();
+        let token = key.token(ISS);
+        let ok = meshguard(&[
+            "--jwks-url",
+            &url,
+            "--issuer",
+            ISS,
+            "--audience",
+            AUDIENCE,
+            &token,
+        ]);
+        assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+        let claims: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+        assert_eq!(claims["sub"], "alice");
+
+        let issuer = server.issuer();
+        let discovered = key.token(&issuer);
+        let ok = meshguard(&["--discover", &issuer, "--audience", AUDIENCE, &discovered]);
+        assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+        // The discovered issuer is the one tokens must carry.
+        let other = meshguard(&["--discover", &issuer, "--audience", AUDIENCE, &token]);
+        assert_eq!(other.status.code(), Some(1));
+        assert!(
+            stderr(&other).contains("rejected: issuer"),
+            "{}",
+            stderr(&other)
+        );
+
+        let forged = TestKey::es256("k1").token(ISS);
+        let bad = meshguard(&["--jwks-url", &url, &forged]);
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(
+            stderr(&bad).contains("rejected: bad_signature"),
+            "{}",
+            stderr(&bad)
+        );
+        let late = (remote_support::EXP + 120).to_string();
+        let expired = meshguard(&["--jwks-url", &url, "--now", &late, &token]);
+        assert!(
+            stderr(&expired).contains("rejected: expired"),
+            "{}",
+            stderr(&expired)
+        );
+        assert_eq!(expired.status.code(), Some(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn unreachable_or_lying_sources_are_key_source_unavailable() {
+        let key = TestKey::es256("k1");
+        let token = key.token(ISS);
+        // A port that was just free: nothing listens there.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!(
+                "http://127.0.0.1:{}/jwks",
+                listener.local_addr().unwrap().port()
+            )
+        };
+        let down = meshguard(&["--jwks-url", &closed, &token]);
+        assert_eq!(down.status.code(), Some(1));
+        assert!(
+            stderr(&down).contains("rejected: key_source_unavailable"),
+            "{}",
+            stderr(&down)
+        );
+
+        let server = JwksServer::start(jwks(&[&key])).await;
+        server.set_discovery(
+            include_str!("data/real_jwks/keycloak-openid-configuration.dockyard.json").to_owned(),
+        );
+        let issuer = server.issuer();
+        let lying = meshguard(&["--discover", &issuer, &key.token(&issuer)]);
+        assert_eq!(lying.status.code(), Some(1));
+        let message = stderr(&lying);
+        assert!(
+            message.contains("rejected: key_source_unavailable"),
+            "{message}"
+        );
+        assert!(
+            message.contains("http://localhost:8080/realms/master"),
+            "{message}"
+        );
+        assert_eq!(server.jwks_requests(), 0);
+
+        server.set_discovery(String::new());
+        server.set_mode(Mode::Garbage("not json".into()));
+        let garbage = meshguard(&["--jwks-url", &server.jwks_url(), &token]);
+        assert!(stderr(&garbage).contains("rejected: key_source_unavailable"));
+    }
+
+    #[test]
+    fn misconfigured_sources_are_usage_errors() {
+        for args in [
+            &["--jwks-url", "ftp://idp.example/jwks", "x.y.z"][..],
+            &["--jwks-url", "http://idp.example/jwks", "x.y.z"],
+            &["--discover", "https://idp.example?x=1", "x.y.z"],
+            &[
+                "--jwks-url",
+                "https://idp.example/jwks",
+                "--keys",
+                "k.json",
+                "x.y.z",
+            ],
+            &[
+                "--jwks-url",
+                "https://a.example/jwks",
+                "--discover",
+                "https://a.example",
+                "x.y.z",
+            ],
+            &["x.y.z"],
+        ] {
+            let output = meshguard(args);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{args:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
 }

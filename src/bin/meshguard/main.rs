@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify a JWT access token against local keys.
+    /// Verify a JWT access token against local keys or a remote JWKS.
     VerifyToken(verify_token::Args),
 }
 

@@ -6,14 +6,30 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meshguard::token::{Algorithm, FixedClock, Issuer, KeySet, Verifier};
+#[cfg(feature = "remote-jwks")]
+use meshguard::token::remote::RemoteJwks;
+use meshguard::token::{Algorithm, FixedClock, Issuer, KeySet, Verifier, VerifierBuilder};
 
 /// Arguments of `verify-token`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// A file holding a JWKS, a single JWK, or a PEM public key or certificate (repeatable).
-    #[arg(long = "keys", value_name = "FILE", required = true)]
+    #[arg(long = "keys", value_name = "FILE")]
+    #[cfg_attr(not(feature = "remote-jwks"), arg(required = true))]
+    #[cfg_attr(
+        feature = "remote-jwks",
+        arg(required_unless_present_any = ["jwks_url", "discover"])
+    )]
     keys: Vec<PathBuf>,
+    /// Fetch the keys from this JWKS URL (https, or http to a loopback address).
+    #[cfg(feature = "remote-jwks")]
+    #[arg(long = "jwks-url", value_name = "URL", conflicts_with_all = ["keys", "discover"])]
+    jwks_url: Option<String>,
+    /// Fetch the keys through OpenID Connect discovery of ISSUER; tokens must carry it as
+    /// `iss` unless --issuer says otherwise.
+    #[cfg(feature = "remote-jwks")]
+    #[arg(long = "discover", value_name = "ISSUER", conflicts_with = "keys")]
+    discover: Option<String>,
     /// Accept only these algorithms (repeatable); keys restrict them further.
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<Algorithm>,
@@ -40,6 +56,10 @@ pub(crate) struct Args {
 const MAX_STDIN_BYTES: u64 = 1 << 20;
 
 pub(crate) fn run(args: Args) -> ExitCode {
+    #[cfg(feature = "remote-jwks")]
+    if remote_keys(&args).is_some() {
+        return run_remote(args);
+    }
     let verifier = match build_verifier(&args) {
         Ok(verifier) => verifier,
         Err(message) => {
@@ -47,8 +67,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let token = match args.token.as_deref() {
-        Some(token) if token != "-" => token.to_owned(),
+    let token = match read_token(&args) {
+        Ok(token) => token,
+        Err(code) => return code,
+    };
+    report(verifier.verify(&token))
+}
+
+/// The token from the argument, or from stdin when absent or `-`.
+fn read_token(args: &Args) -> Result<String, ExitCode> {
+    match args.token.as_deref() {
+        Some(token) if token != "-" => Ok(token.to_owned()),
         _ => {
             let mut input = String::new();
             let read = std::io::stdin()
@@ -56,12 +85,18 @@ pub(crate) fn run(args: Args) -> ExitCode {
                 .read_to_string(&mut input);
             if let Err(e) = read {
                 eprintln!("error: cannot read the token from stdin: {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
-            input.trim().to_owned()
+            Ok(input.trim().to_owned())
         }
-    };
-    match verifier.verify(&token) {
+    }
+}
+
+/// Prints the claims (exit 0) or `rejected: <reason>` (exit 1).
+fn report(
+    outcome: Result<meshguard::token::VerifiedToken, meshguard::token::TokenError>,
+) -> ExitCode {
+    match outcome {
         Ok(verified) => {
             match serde_json::to_string_pretty(verified.claims()) {
                 Ok(json) => println!("{json}"),
@@ -80,6 +115,12 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 fn build_verifier(args: &Args) -> Result<Verifier, String> {
+    configure(args, keys(args)?)?
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn keys(args: &Args) -> Result<KeySet, String> {
     let mut keys = KeySet::new();
     for path in &args.keys {
         let bytes =
@@ -91,7 +132,16 @@ fn build_verifier(args: &Args) -> Result<Verifier, String> {
         }
         keys.extend(set);
     }
-    if args.issuers.is_empty() {
+    Ok(keys)
+}
+
+/// The verifier configuration the flags describe, with `keys` for every issuer.
+fn configure(args: &Args, keys: KeySet) -> Result<VerifierBuilder, String> {
+    #[cfg(feature = "remote-jwks")]
+    let implied_issuer = args.discover.is_some();
+    #[cfg(not(feature = "remote-jwks"))]
+    let implied_issuer = false;
+    if args.issuers.is_empty() && !implied_issuer {
         eprintln!("note: no --issuer given: `iss` is not checked");
     }
     if args.audiences.is_empty() {
@@ -114,15 +164,94 @@ fn build_verifier(args: &Args) -> Result<Verifier, String> {
             .fold(issuer, |issuer, claim| issuer.require_claim(claim))
     };
     let mut builder = Verifier::builder();
-    if args.issuers.is_empty() {
-        builder = builder.issuer(configure(Issuer::any(keys)));
-    } else {
-        for iss in &args.issuers {
-            builder = builder.issuer(configure(Issuer::new(iss, keys.clone())));
-        }
+    for issuer in issuers(args, keys) {
+        builder = builder.issuer(configure(issuer));
     }
     if let Some(now) = args.now {
         builder = builder.clock(Arc::new(FixedClock(now)));
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder)
+}
+
+/// One issuer per `--issuer` (or the discovered issuer), else any issuer, each with the keys
+/// the flags name.
+fn issuers(args: &Args, keys: KeySet) -> Vec<Issuer> {
+    #[cfg(feature = "remote-jwks")]
+    if let Some(remote) = remote_keys(args) {
+        return match (args.issuers.as_slice(), &args.discover) {
+            ([], Some(issuer)) => vec![Issuer::remote(issuer, remote)],
+            ([], None) => vec![Issuer::any_remote(remote)],
+            (issuers, _) => issuers
+                .iter()
+                .map(|iss| Issuer::remote(iss, remote.clone()))
+                .collect(),
+        };
+    }
+    if args.issuers.is_empty() {
+        vec![Issuer::any(keys)]
+    } else {
+        args.issuers
+            .iter()
+            .map(|iss| Issuer::new(iss, keys.clone()))
+            .collect()
+    }
+}
+
+#[cfg(feature = "remote-jwks")]
+fn remote_keys(args: &Args) -> Option<RemoteJwks> {
+    match (&args.jwks_url, &args.discover) {
+        (Some(url), _) => Some(RemoteJwks::url(url)),
+        (None, Some(issuer)) => Some(RemoteJwks::discover(issuer)),
+        (None, None) => None,
+    }
+}
+
+/// Verifies against a remote key source: one fetch (discovery included), then the verdict.
+/// An unreachable source is a rejection (`key_source_unavailable`), not a usage error.
+#[cfg(feature = "remote-jwks")]
+fn run_remote(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let builder = match configure(&args, KeySet::new()) {
+        Ok(builder) => builder,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let token = match read_token(&args) {
+        Ok(token) => token,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let verifier = match builder.build_async().await {
+            Ok(verifier) => verifier,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let outcome = verifier.verify_async(&token).await;
+        for status in verifier.remote_status() {
+            if status.skipped() > 0 {
+                eprintln!(
+                    "note: `{}`: skipped {} unusable keys",
+                    status.issuer(),
+                    status.skipped()
+                );
+            }
+            if let Some(error) = status.last_error() {
+                eprintln!("note: `{}`: {error}", status.issuer());
+            }
+        }
+        report(outcome)
+    })
 }
