@@ -48,7 +48,7 @@ pub(super) fn as_async_build<T>(build: impl FnOnce() -> T) -> T {
 /// What asks for a fetch; each has its own rate limit.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trigger {
-    /// The first fetch of `build_async`: always allowed.
+    /// The first fetch of `build_async`: whenever there are no keys yet.
     Startup,
     /// The keys are due for refresh (timer or a request noticing): not while backing off.
     Due,
@@ -210,11 +210,10 @@ impl RemoteState {
     /// The first fetch of `build_async`: the error, if it failed.
     pub(super) async fn initial_fetch(self: &Arc<Self>) -> Result<(), RemoteError> {
         let now = self.clock.unix_seconds();
-        let Some(mut done) = self.request(Trigger::Startup, now) else {
-            return Err(RemoteError::NoRuntime);
-        };
-        // A closed channel cannot happen while `self` holds the sender.
-        let _ = done.changed().await;
+        if let Some(mut done) = self.request(Trigger::Startup, now) {
+            // A closed channel cannot happen while `self` holds the sender.
+            let _ = done.changed().await;
+        }
         if !self.current.load().is_cold() {
             return Ok(());
         }
@@ -271,7 +270,8 @@ impl RemoteState {
             return Some(done);
         }
         let allowed = match trigger {
-            Trigger::Startup => true,
+            // The timer may have fetched first; only a source still without keys needs it.
+            Trigger::Startup => self.current.load().is_cold(),
             // Checked again under the lock: a flight that just ended may have cured it.
             Trigger::Due => now >= control.retry_at && now >= self.current.load().refresh_at,
             Trigger::Missing => now >= control.retry_at && now >= self.current.load().stale_until,
