@@ -1,7 +1,12 @@
 //! Warm-path verification through a remote key source, paired with the same key configured
 //! statically: the remote source must add no measurable cost once its keys are loaded
 //! (target: remote / static ≤ 1.05).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "../tests/remote_support/mod.rs"]
 mod remote_support;
@@ -51,10 +56,18 @@ fn warm_path(c: &mut Criterion) {
         b.iter(|| remote.verify(black_box(&token)).unwrap())
     });
     group.bench_function("static_verify_async", |b| {
-        b.iter(|| runtime.block_on(fixed.verify_async(black_box(&token))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(fixed.verify_async(black_box(&token)))
+                .unwrap()
+        })
     });
     group.bench_function("remote_verify_async", |b| {
-        b.iter(|| runtime.block_on(remote.verify_async(black_box(&token))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(remote.verify_async(black_box(&token)))
+                .unwrap()
+        })
     });
     group.finish();
     assert_eq!(server.jwks_requests(), 1, "the warm path fetched");
