@@ -188,6 +188,24 @@ impl RemoteJwks {
         self
     }
 
+    /// The cache lifetime this configuration gives a response carrying `cache_control` (the
+    /// value of its `Cache-Control` header): its `max-age` (the smallest, if repeated;
+    /// `no-cache` and `no-store` count as zero), else [`ttl`](RemoteJwks::ttl), clamped to
+    /// the [`ttl_bounds`](RemoteJwks::ttl_bounds). Malformed directives are ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use meshguard::token::remote::RemoteJwks;
+    ///
+    /// let remote = RemoteJwks::url("https://idp.example/jwks");
+    /// assert_eq!(remote.cache_lifetime(Some("public, max-age=900")), Duration::from_secs(900));
+    /// assert_eq!(remote.cache_lifetime(Some("max-age=5")), Duration::from_secs(60));
+    /// assert_eq!(remote.cache_lifetime(None), Duration::from_secs(600));
+    /// ```
+    pub fn cache_lifetime(&self, cache_control: Option<&str>) -> Duration {
+        super::cache::lifetime(cache_control, self.ttl, self.min_ttl, self.max_ttl)
+    }
+
     /// Accepts `http://` URLs to hosts other than loopback addresses, for the JWKS, the
     /// issuer and a discovered `jwks_uri`.
     ///

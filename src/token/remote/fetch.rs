@@ -105,15 +105,19 @@ fn failure(url: &Url, error: &reqwest::Error) -> RemoteError {
     if error.is_timeout() {
         return RemoteError::Timeout(url.to_string());
     }
-    // reqwest's top-level message is generic ("error sending request"); the cause says
-    // what happened (refused, reset, TLS).
-    let mut why = error.to_string();
+    // reqwest's own message repeats the URL and says little ("error sending request"); the
+    // causes say what happened (refused, reset, certificate).
+    let mut causes = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        why.push_str(": ");
-        why.push_str(&cause.to_string());
+        causes.push(cause.to_string());
         source = cause.source();
     }
+    let why = if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
+    };
     RemoteError::Transport {
         url: url.to_string(),
         why,

@@ -383,12 +383,7 @@ impl RemoteState {
                 .map(|k| k.kid().map(str::to_owned))
                 .collect(),
             skipped: set.skipped().to_vec(),
-            ttl: cache::lifetime(
-                fetched.cache_control.as_deref(),
-                self.config.ttl,
-                self.config.min_ttl,
-                self.config.max_ttl,
-            ),
+            ttl: self.config.cache_lifetime(fetched.cache_control.as_deref()),
         })
     }
 
