@@ -311,6 +311,43 @@ async fn unknown_issuers_and_other_issuers_keys_cause_no_fetch() {
     verifier.verify(&other.token("https://other.test")).unwrap();
 }
 
+#[tokio::test]
+async fn key_urls_in_token_headers_are_never_fetched() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let attacker = TestKey::es256("evil");
+    let elsewhere = JwksServer::start(jwks(&[&attacker])).await;
+    let clock = ManualClock::new();
+    let verifier = build(remote(&server), &clock).await;
+
+    // RFC 8725 §3.10: `jku`/`x5u` name where keys might be, never where they are taken from.
+    let header = serde_json::json!({
+        "alg": "ES256", "kid": "evil", "jku": elsewhere.jwks_url(), "x5u": elsewhere.jwks_url(),
+    });
+    let rejected = verifier
+        .verify_async(&attacker.token_with_header(&header, ISS))
+        .await;
+    assert_eq!(rejected.unwrap_err().reason(), "unknown_key");
+    // A `kid` shaped like a path or URL is only a lookup string.
+    clock.advance(30);
+    let header =
+        serde_json::json!({ "alg": "ES256", "kid": "../issuer/.well-known/openid-configuration" });
+    let rejected = verifier
+        .verify_async(&attacker.token_with_header(&header, ISS))
+        .await;
+    assert_eq!(rejected.unwrap_err().reason(), "unknown_key");
+    assert_eq!(elsewhere.jwks_requests(), 0);
+    assert_eq!(
+        (server.jwks_requests(), server.discovery_requests()),
+        (3, 0)
+    );
+    // The same header on a token signed with the real key verifies: the extras are ignored.
+    let header = serde_json::json!({ "alg": "ES256", "kid": "k1", "jku": elsewhere.jwks_url() });
+    verifier
+        .verify(&key.token_with_header(&header, ISS))
+        .unwrap();
+}
+
 #[test]
 fn disallowed_algorithms_and_cold_sources_are_refused_without_waiting_or_fetching() {
     let server_runtime = tokio::runtime::Runtime::new().unwrap();
@@ -341,6 +378,47 @@ fn disallowed_algorithms_and_cold_sources_are_refused_without_waiting_or_fetchin
         .issuer(fail_fast(&server).audience(AUDIENCE))
         .build();
     assert_eq!(key_source_error(sync), RemoteError::FailFastNeedsAsync);
+}
+
+#[test]
+fn build_async_on_another_executor_fetches_nothing() {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let key = TestKey::es256("k1");
+    let server = server_runtime.block_on(JwksServer::start(jwks(&[&key])));
+    let lazy = block_on(
+        Verifier::builder()
+            .issuer(remote(&server).audience(AUDIENCE))
+            .build_async(),
+    )
+    .unwrap();
+    let cold = lazy.verify(&key.token(ISS)).unwrap_err();
+    assert_eq!(cold.reason(), "key_source_unavailable");
+    let strict = block_on(
+        Verifier::builder()
+            .issuer(fail_fast(&server).audience(AUDIENCE))
+            .build_async(),
+    );
+    assert_eq!(key_source_error(strict), RemoteError::NoRuntime);
+    assert_eq!(server.jwks_requests(), 0);
+}
+
+/// A minimal executor that is not tokio: polls on this thread, parks between wake-ups.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
 }
 
 #[tokio::test]

@@ -312,6 +312,7 @@ pub struct TestKey {
     pub kid: String,
     pub jwk: Value,
     signer: TokenSigner,
+    pair: EcdsaKeyPair,
 }
 
 impl TestKey {
@@ -321,7 +322,7 @@ impl TestKey {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .unwrap();
         // An uncompressed SEC1 point: 0x04 || x || y.
-        let point = pair.public_key().as_ref();
+        let point = pair.public_key().as_ref().to_vec();
         let jwk = json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
@@ -334,6 +335,7 @@ impl TestKey {
             kid: kid.to_owned(),
             jwk,
             signer,
+            pair,
         }
     }
 
@@ -342,6 +344,24 @@ impl TestKey {
         self.signer
             .sign(&json!({ "iss": iss, "aud": AUDIENCE, "sub": "alice", "exp": EXP }))
             .unwrap()
+    }
+
+    /// A token for `iss` with exactly `header` as its JOSE header, signed with this key.
+    pub fn token_with_header(&self, header: &Value, iss: &str) -> String {
+        let claims = json!({ "iss": iss, "aud": AUDIENCE, "sub": "alice", "exp": EXP });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .unwrap();
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
     }
 }
 

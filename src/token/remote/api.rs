@@ -42,7 +42,8 @@ impl Issuer {
 
 impl VerifierBuilder {
     /// Builds as [`build`](VerifierBuilder::build) does, then fetches every remote key set
-    /// once, concurrently, on the current tokio runtime. A [`Startup::FailFast`] source
+    /// once, concurrently, on the current tokio runtime (outside one, nothing is fetched
+    /// and fail-fast sources fail with [`RemoteError::NoRuntime`]). A [`Startup::FailFast`] source
     /// that cannot be fetched fails the build; a [`Startup::Lazy`] one logs and keeps
     /// trying in the background.
     ///
@@ -60,11 +61,18 @@ impl VerifierBuilder {
                 KeySource::Static(_) => None,
             })
             .collect();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Polled by another executor: nothing can be fetched now.
+            return match remotes.iter().any(|r| r.startup() == Startup::FailFast) {
+                true => Err(BuilderError::KeySource(RemoteError::NoRuntime)),
+                false => Ok(verifier),
+            };
+        };
         let fetches: Vec<_> = remotes
             .iter()
             .map(|remote| {
                 let remote = std::sync::Arc::clone(remote);
-                tokio::spawn(async move { remote.initial_fetch().await })
+                runtime.spawn(async move { remote.initial_fetch().await })
             })
             .collect();
         for (remote, fetch) in remotes.iter().zip(fetches) {
