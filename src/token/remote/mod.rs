@@ -2,7 +2,7 @@
 //! Connect discovery, cached, refreshed in the background and kept safe through rotations
 //! and outages.
 //!
-//! Give an [`Issuer`] a [`RemoteJwks`] instead of a [`KeySet`](crate::token::KeySet). The
+//! Give an [`Issuer`](crate::token::Issuer) a [`RemoteJwks`] instead of a [`KeySet`](crate::token::KeySet). The
 //! keys are fetched on a tokio runtime; requests read them from an atomically swapped
 //! snapshot, so the warm path does no I/O and takes no lock.
 //!
