@@ -9,4 +9,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod response;
 pub mod token;
+
+pub use response::{Refusal, RefusalBody, is_grpc};

@@ -633,6 +633,9 @@ async fn configured_ttl_and_bounds_apply() {
 async fn failures_are_logged_once_per_change_of_state() {
     let log = Arc::new(LogCounter::default());
     let _subscriber = tracing::subscriber::set_default(CountingSubscriber(log.clone()));
+    // Other tests may have hit meshguard's log call sites first, on threads without a
+    // subscriber: make tracing recompute their interest now that this one exists.
+    tracing::callsite::rebuild_interest_cache();
     let key = TestKey::es256("k1");
     let server = JwksServer::start(jwks(&[&key])).await;
     let clock = ManualClock::new();

@@ -29,6 +29,7 @@ mod error;
 mod issuer;
 mod json;
 mod keys;
+pub mod layer;
 #[cfg(feature = "remote-jwks")]
 pub mod remote;
 #[cfg(not(feature = "remote-jwks"))]
