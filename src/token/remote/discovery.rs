@@ -13,8 +13,8 @@ use super::error::RemoteError;
 /// The path OpenID Connect Discovery 1.0 §4 appends to an issuer.
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
-/// Longest issuer echoed back in an [`RemoteError::IssuerMismatch`]; the document is
-/// untrusted and logs must stay bounded.
+/// Most characters of a foreign issuer echoed back in an [`RemoteError::IssuerMismatch`];
+/// the document is untrusted and logs must stay bounded.
 const MAX_ECHOED_ISSUER: usize = 256;
 
 /// Reads an OpenID Connect discovery document and returns its `jwks_uri`, after checking
@@ -51,14 +51,13 @@ pub fn discovered_jwks_uri(document: &[u8], issuer: &str) -> Result<String, Remo
     let parsed: Document =
         serde_json::from_slice(document).map_err(|e| RemoteError::Discovery(e.to_string()))?;
     if parsed.issuer != issuer {
-        let mut found = parsed.issuer;
-        if found.len() > MAX_ECHOED_ISSUER {
-            let mut end = MAX_ECHOED_ISSUER;
-            while !found.is_char_boundary(end) {
-                end -= 1;
-            }
-            found.truncate(end);
-        }
+        // Control characters would let the document forge log lines.
+        let found = parsed
+            .issuer
+            .chars()
+            .take(MAX_ECHOED_ISSUER)
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
         return Err(RemoteError::IssuerMismatch {
             expected: issuer.to_owned(),
             found,
@@ -213,14 +212,15 @@ mod tests {
     }
 
     #[test]
-    fn mismatched_issuer_echo_is_bounded() {
-        let long = "é".repeat(400);
+    fn mismatched_issuer_echo_is_bounded_and_printable() {
+        let long = format!("https://evil\\n{}", "é".repeat(400));
         let document = format!("{{\"issuer\":\"{long}\",\"jwks_uri\":\"x\"}}");
         let RemoteError::IssuerMismatch { found, .. } =
             discovered_jwks_uri(document.as_bytes(), "https://idp.example").unwrap_err()
         else {
             panic!("expected a mismatch");
         };
-        assert!(found.len() <= MAX_ECHOED_ISSUER);
+        assert_eq!(found.chars().count(), MAX_ECHOED_ISSUER);
+        assert!(found.starts_with("https://evil\u{fffd}é"));
     }
 }
