@@ -485,6 +485,49 @@ async fn a_hanging_endpoint_times_out_and_good_keys_keep_working() {
     verifier.verify_async(&key.token(ISS)).await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_requests_never_wait_for_a_refresh_in_flight() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let clock = ManualClock::new();
+    let issuer = Issuer::remote(
+        ISS,
+        RemoteJwks::url(server.jwks_url()).request_timeout(Duration::from_secs(600)),
+    );
+    let verifier = build(issuer, &clock).await;
+    server.set_mode(Mode::Hang);
+    clock.advance(500);
+    // This request starts the background refresh, which now hangs at the server.
+    verifier.verify(&key.token(ISS)).unwrap();
+    eventually(|| server.jwks_requests() == 2).await;
+    // Were the warm path to wait on it, the test would never get past these loops.
+    for _ in 0..100 {
+        verifier.verify(&key.token(ISS)).unwrap();
+        verifier.verify_async(&key.token(ISS)).await.unwrap();
+    }
+    assert_eq!(verifier.remote_status()[0].fetches(), 2);
+    assert_eq!(server.jwks_requests(), 2);
+}
+
+#[tokio::test]
+async fn redirects_are_followed_a_bounded_number_of_times() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let clock = ManualClock::new();
+    let moved = Issuer::remote(
+        ISS,
+        RemoteJwks::url(format!("{}/moved", server.base())).startup(Startup::FailFast),
+    );
+    build(moved, &clock).await.verify(&key.token(ISS)).unwrap();
+    let looping = Issuer::remote(
+        ISS,
+        RemoteJwks::url(format!("{}/loop", server.base())).startup(Startup::FailFast),
+    );
+    let error = key_source_error(try_build(looping, &clock).await);
+    assert_eq!(error.reason(), "transport", "{error}");
+    assert_eq!(server.jwks_requests(), 1);
+}
+
 #[tokio::test]
 async fn garbage_and_error_statuses_never_replace_good_keys() {
     let key = TestKey::es256("k1");

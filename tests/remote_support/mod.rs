@@ -188,6 +188,16 @@ async fn respond(
 ) -> Result<Response<TestBody>, io::Error> {
     let path = request.uri().path().to_owned();
     let document = match path.as_str() {
+        // `/moved` redirects to the JWKS; `/loop` redirects to itself forever.
+        "/moved" | "/loop" => {
+            let target = if path == "/moved" { "/jwks" } else { "/loop" };
+            let mut response = status(StatusCode::FOUND);
+            response.headers_mut().insert(
+                hyper::header::LOCATION,
+                hyper::header::HeaderValue::from_static(target),
+            );
+            return Ok(response);
+        }
         "/jwks" => {
             shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
             shared.jwks.lock().unwrap().clone()
