@@ -26,6 +26,7 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(feature = "remote-jwks")] {
 //! use meshguard::token::{Issuer, Verifier};
 //! use meshguard::token::remote::{Health, RemoteJwks};
 //!
@@ -37,15 +38,17 @@
 //! let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIn0.c2ln";
 //! assert_eq!(verifier.verify(token).unwrap_err().reason(), "key_source_unavailable");
 //! assert_eq!(verifier.remote_status()[0].health(), Health::Cold);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! In a service, build on the runtime and verify asynchronously:
 //!
 //! ```no_run
+//! # #[cfg(feature = "remote-jwks")]
+//! # async fn serve(token: &str) -> Result<(), Box<dyn std::error::Error>> {
 //! use meshguard::token::{Issuer, Verifier};
 //!
-//! # async fn serve(token: &str) -> Result<(), Box<dyn std::error::Error>> {
 //! let verifier = Verifier::builder()
 //!     .issuer(Issuer::discover("https://sso.example/realms/prod").audience("orders"))
 //!     .build_async()
