@@ -1,0 +1,27 @@
+//! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod inspect_peer;
+
+#[derive(Parser)]
+#[command(name = "meshguard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
+    InspectPeer(inspect_peer::Args),
+}
+
+fn main() -> ExitCode {
+    // clap exits with status 2 on usage errors, which is the CLI contract.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::InspectPeer(args) => inspect_peer::run(args),
+    }
+}
