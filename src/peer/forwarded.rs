@@ -77,9 +77,9 @@ pub enum ElementSelection {
     /// The last element, written by the direct peer. The default.
     #[default]
     Rightmost,
-    /// The element written `n` trusted hops away: `FromRight(1)` is [`Rightmost`]
-    /// (`Self::Rightmost`), `FromRight(2)` the one before it. `FromRight(0)` selects
-    /// nothing.
+    /// The element written `n` trusted hops away: `FromRight(1)` is
+    /// [`Rightmost`](Self::Rightmost), `FromRight(2)` the one before it. `FromRight(0)`
+    /// selects nothing.
     FromRight(usize),
     /// The first element, Envoy's "original client" convention.
     ///

@@ -40,9 +40,8 @@ pub enum IdentitySource {
 /// XFCC element ([`XfccPolicy`](super::XfccPolicy)) makes one.
 ///
 /// This type reads identity; it does not verify signatures, trust anchors or validity
-/// periods. That is the TLS stack's job (see [`server_config`](super::server_config) with
-/// the `rustls` feature): build a `PeerIdentity` only from a chain the TLS handshake has
-/// already verified.
+/// periods. That is the TLS stack's job (see `server_config` with the `rustls` feature):
+/// build a `PeerIdentity` only from a chain the TLS handshake has already verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
     spiffe_id: Option<SpiffeId>,

@@ -3,7 +3,7 @@
 //!
 //! This module reads identity from a connection the TLS stack has already verified; it
 //! verifies no signatures, trust anchors or validity periods itself. With the `rustls`
-//! feature, [`server_config`] builds a rustls `ServerConfig` that requires client
+//! feature, `server_config` builds a rustls `ServerConfig` that requires client
 //! certificates chained to a CA bundle (PEM or SPIFFE bundle) so that the verification is
 //! in place. [`PeerIdentity`] then reads the SPIFFE ID (under the X509-SVID rules, stricter
 //! than go-spiffe), SANs, subject and SHA-256 thumbprint of the verified chain;
@@ -35,11 +35,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(any(feature = "axum", feature = "tonic"))]
+mod acceptor;
 mod authorize;
+#[cfg(feature = "axum")]
+mod axum;
 mod error;
 mod forwarded;
 mod identity;
 mod spiffe;
+#[cfg(feature = "rustls")]
+mod tls;
+#[cfg(feature = "tonic")]
+mod tonic;
 mod xfcc;
 
 pub use authorize::{AuthorizeError, Authorizer};
@@ -54,3 +62,13 @@ pub use xfcc::{
     DEFAULT_MAX_XFCC_ELEMENTS, DEFAULT_MAX_XFCC_LEN, MAX_XFCC_PAIRS, XfccElement, XfccError,
     parse_xfcc, parse_xfcc_with_limits,
 };
+
+#[cfg(feature = "axum")]
+pub use axum::{MtlsConnectInfo, MtlsListener, MtlsStream};
+#[cfg(feature = "rustls")]
+pub use tls::{
+    ClientRoots, MAX_BUNDLE_LEN, MAX_BUNDLE_ROOTS, TlsConfigError, identity_from_connection,
+    server_config, server_config_from_pem,
+};
+#[cfg(feature = "tonic")]
+pub use tonic::{TlsIncoming, peer_identity};
