@@ -10,4 +10,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod peer;
+pub mod token;

@@ -1,9 +1,14 @@
 //! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
+//!
+//! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
+//! stderr), 2 usage or configuration errors.
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod inspect_peer;
+mod verify_token;
 
 #[derive(Parser)]
 #[command(name = "meshguard", version, about)]
@@ -16,6 +21,8 @@ struct Cli {
 enum Command {
     /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
     InspectPeer(inspect_peer::Args),
+    /// Verify a JWT access token against local keys.
+    VerifyToken(verify_token::Args),
 }
 
 fn main() -> ExitCode {
@@ -23,5 +30,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::InspectPeer(args) => inspect_peer::run(args),
+        Command::VerifyToken(args) => verify_token::run(args),
     }
 }
