@@ -22,9 +22,10 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::peer::{
-    Authorizer, ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentity, TlsIncoming, XfccPolicy,
-    peer_identity, server_config,
+    Authorizer, CertificateBinding, ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentity,
+    TlsIncoming, XfccPolicy, peer_identity, server_config,
 };
+use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use peer_support::{Ca, Leaf, svid_params};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -116,6 +117,24 @@ async fn serve_axum(config: Arc<rustls::ServerConfig>) -> SocketAddr {
                 },
             ),
         );
+    let verifier = Arc::new(bearer_verifier());
+    let app = app.route(
+        "/bound",
+        get(
+            move |ConnectInfo(peer): ConnectInfo<MtlsConnectInfo>, headers: HeaderMap| async move {
+                let token = meshguard::token::bearer::from_headers(&headers)
+                    .ok()
+                    .and_then(|jwt| verifier.verify(jwt).ok());
+                let Some(token) = token else {
+                    return (StatusCode::UNAUTHORIZED, "invalid_token".to_owned());
+                };
+                match CertificateBinding::Required.check(&token, peer.identity()) {
+                    Ok(()) => (StatusCode::OK, token.subject().unwrap_or("-").to_owned()),
+                    Err(e) => (e.status(), e.reason().to_owned()),
+                }
+            },
+        ),
+    );
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener = MtlsListener::new(tcp, config);
     let addr = axum::serve::Listener::local_addr(&listener).unwrap();
@@ -132,11 +151,54 @@ async fn serve_axum(config: Arc<rustls::ServerConfig>) -> SocketAddr {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+const SECRET: &[u8] = b"tls-binding-test-secret-at-least-32-bytes";
+
+fn bearer_verifier() -> Verifier {
+    Verifier::builder()
+        .issuer(
+            Issuer::new(
+                "https://idp.example",
+                KeySet::hmac_secret("k1", SECRET).unwrap(),
+            )
+            .audience("orders"),
+        )
+        .build()
+        .unwrap()
+}
+
+fn bound_token(x5t: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    TokenSigner::new(Algorithm::HS256, SECRET)
+        .unwrap()
+        .with_kid("k1")
+        .sign(&serde_json::json!({
+            "iss": "https://idp.example",
+            "sub": "alice",
+            "aud": "orders",
+            "exp": now + 300,
+            "cnf": { "x5t#S256": x5t },
+        }))
+        .unwrap()
+}
+
 async fn https_get(
     addr: SocketAddr,
     config: ClientConfig,
     path: &str,
     xfcc: Option<&str>,
+) -> Result<(StatusCode, String), BoxError> {
+    https_get_with(addr, config, path, xfcc, None).await
+}
+
+async fn https_get_with(
+    addr: SocketAddr,
+    config: ClientConfig,
+    path: &str,
+    xfcc: Option<&str>,
+    bearer: Option<&str>,
 ) -> Result<(StatusCode, String), BoxError> {
     let tcp = TcpStream::connect(addr).await?;
     let tls = TlsConnector::from(Arc::new(config))
@@ -147,6 +209,9 @@ async fn https_get(
     let mut request = http::Request::get(path).header("host", "localhost");
     if let Some(value) = xfcc {
         request = request.header("x-forwarded-client-cert", value);
+    }
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
     }
     let response = sender
         .send_request(request.body(Empty::<Bytes>::new())?)
@@ -365,6 +430,46 @@ async fn xfcc_is_believed_from_the_trusted_proxy_only() {
     assert_eq!(
         (status, body.as_str()),
         (StatusCode::OK, "spiffe://example.org/sneaky")
+    );
+}
+
+// CONFORMANCE 34, 35 over a real mTLS connection
+#[tokio::test]
+async fn bound_token_is_accepted_only_from_its_certificate() {
+    let pki = Pki::new();
+    let addr = serve_axum(pki.server_config(&pki.spiffe_roots())).await;
+    let holder = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+    let thief = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+    let x5t = PeerIdentity::from_der_chain(&[holder.der()])
+        .unwrap()
+        .x5t_s256()
+        .to_owned();
+    let jwt = bound_token(&x5t);
+
+    let (status, body) = https_get_with(
+        addr,
+        client_config(&pki.ca, Some(&holder)),
+        "/bound",
+        None,
+        Some(&jwt),
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+
+    // Same SPIFFE ID, different certificate: the stolen token is refused.
+    let (status, body) = https_get_with(
+        addr,
+        client_config(&pki.ca, Some(&thief)),
+        "/bound",
+        None,
+        Some(&jwt),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "certificate_mismatch")
     );
 }
 

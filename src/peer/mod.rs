@@ -40,6 +40,7 @@ mod acceptor;
 mod authorize;
 #[cfg(feature = "axum")]
 mod axum;
+mod binding;
 mod error;
 mod forwarded;
 mod identity;
@@ -51,6 +52,7 @@ mod tonic;
 mod xfcc;
 
 pub use authorize::{AuthorizeError, Authorizer};
+pub use binding::{BindingError, CertificateBinding};
 pub use error::PeerError;
 pub use forwarded::{DirectPeer, ElementSelection, XFCC_HEADER, XfccPolicy, XfccPolicyBuilder};
 pub use identity::{
