@@ -503,6 +503,11 @@ fn server_config_refuses_missing_roots_and_bad_bundles() {
         ClientRoots::ca_pem(b"no pem here").unwrap_err().reason(),
         "invalid_certificates"
     );
+    let mixed = ClientRoots::ca_pem(pki.ca.pem().as_bytes())
+        .unwrap()
+        .with_bundle_pem(td(), pki.ca.pem().as_bytes())
+        .unwrap();
+    assert_eq!(mixed.verifier().unwrap_err().reason(), "mixed_roots");
     assert_eq!(
         meshguard::peer::server_config_from_pem(
             pki.server.cert_pem().as_bytes(),

@@ -41,6 +41,10 @@ pub enum TlsConfigError {
     /// No trust anchor was configured.
     #[error("no client trust anchors configured")]
     NoRoots,
+    /// A CA bundle for every client and per-trust-domain SPIFFE bundles were both
+    /// configured; which one applies would be ambiguous.
+    #[error("a CA bundle and SPIFFE bundles cannot be combined")]
+    MixedRoots,
     /// rustls refused a certificate, key or root.
     #[error("rustls: {0}")]
     Rustls(String),
@@ -54,6 +58,7 @@ impl TlsConfigError {
             Self::PrivateKey => "invalid_private_key",
             Self::Bundle(_) => "invalid_bundle",
             Self::NoRoots => "no_roots",
+            Self::MixedRoots => "mixed_roots",
             Self::Rustls(_) => "rustls",
         }
     }
@@ -130,10 +135,14 @@ impl ClientRoots {
     ///
     /// # Errors
     ///
-    /// [`TlsConfigError::NoRoots`] when no root is configured, [`TlsConfigError::Rustls`]
-    /// when rustls refuses a root.
+    /// [`TlsConfigError::NoRoots`] when no root is configured,
+    /// [`TlsConfigError::MixedRoots`] when a CA bundle was given SPIFFE bundles too,
+    /// [`TlsConfigError::Rustls`] when rustls refuses a root.
     pub fn verifier(&self) -> Result<Arc<dyn ClientCertVerifier>, TlsConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        if !self.any.is_empty() && !self.spiffe.is_empty() {
+            return Err(TlsConfigError::MixedRoots);
+        }
         if !self.any.is_empty() {
             return webpki_verifier(&self.any, &provider);
         }
