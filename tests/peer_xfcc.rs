@@ -223,7 +223,6 @@ fn hostile_headers_are_rejected_without_panicking() {
         "U RI=a",
         "URI=a\"b\"",
         "Subject=\"x\"\"y\"",
-        "URI=a=b",
         "Subject=\"\\",
         "Subject=\"\\\\\\\"",
         "é=1",
@@ -239,6 +238,14 @@ fn hostile_headers_are_rejected_without_panicking() {
     );
     let many_quotes = "\"".repeat(DEFAULT_MAX_XFCC_LEN);
     assert!(parse_xfcc(&many_quotes).is_err());
+}
+
+#[test]
+fn equals_sign_in_an_unquoted_uri_is_kept() {
+    // Envoy writes URI SANs unquoted.
+    let e = parse_xfcc("URI=https://example.org/app?tenant=a;DNS=a.example").unwrap();
+    assert_eq!(e[0].uris(), ["https://example.org/app?tenant=a"]);
+    assert_eq!(e[0].dns(), ["a.example"]);
 }
 
 #[test]

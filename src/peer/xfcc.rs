@@ -6,8 +6,9 @@
 //!
 //! This parser is strict where the grammar is: keys must be tokens (`[A-Za-z0-9_-]`, so
 //! `" URI"` after a space is rejected rather than ignored), unquoted values may not hold
-//! `"` or `=`, empty elements and trailing separators are rejected, and `Hash`, `Cert`,
-//! `Chain` and `Subject` may appear once per element. Unknown keys are ignored.
+//! `"`, empty elements and trailing separators are rejected, and `Hash`, `Cert`, `Chain` and
+//! `Subject` may appear once per element. Unknown keys are ignored. An `=` inside an
+//! unquoted value is kept: Envoy writes `URI` values unquoted, and a URI may hold one.
 //!
 //! Parsing says nothing about trust: only [`XfccPolicy`](super::XfccPolicy) decides whether
 //! a header is honoured.
@@ -223,10 +224,10 @@ pub fn parse_xfcc_with_limits(
         } else {
             let start = cursor.pos;
             let value = cursor.take_while(|b| !matches!(b, b';' | b','));
-            if let Some(i) = value.bytes().position(|b| b == b'"' || b == b'=') {
+            if let Some(i) = value.bytes().position(|b| b == b'"') {
                 return Err(XfccError::Malformed {
                     offset: start + i,
-                    what: "`\"` or `=` in an unquoted value",
+                    what: "`\"` in an unquoted value",
                 });
             }
             value.to_owned()
