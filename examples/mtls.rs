@@ -2,7 +2,7 @@
 //! call it. Mints a throw-away CA and SVIDs, serves on 127.0.0.1, makes one authorized and
 //! one unauthorized call, and exits.
 //!
-//! Run with `cargo run --example mtls --features axum`.
+//! Run with `cargo run --example mtls --features axum,rustls`.
 
 use std::error::Error;
 use std::net::SocketAddr;

@@ -4,12 +4,13 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `cli` | the `meshguard` command-line tool |
-//! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle |
-//! | `axum` | `peer::MtlsListener`: peer identity in an axum server on tokio-rustls, via connect info (implies `rustls`) |
-//! | `tonic` | `peer::TlsIncoming` and `peer::peer_identity`: peer identity in a tonic server (implies `rustls`) |
+//! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod peer;
+mod response;
 pub mod token;
+
+pub use response::{Refusal, RefusalBody, is_grpc};

@@ -1,6 +1,6 @@
 //! Real mTLS handshakes: a rustls client against an axum server on tokio-rustls and against
 //! a tonic server, with certificates minted at test time (CONFORMANCE 57, 65).
-#![cfg(all(feature = "axum", feature = "tonic"))]
+#![cfg(all(feature = "axum", feature = "tonic", feature = "rustls"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -35,10 +35,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#[cfg(any(feature = "axum", feature = "tonic"))]
+#[cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic")))]
 mod acceptor;
 mod authorize;
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "rustls"))]
 mod axum;
 mod binding;
 mod error;
@@ -47,7 +47,7 @@ mod identity;
 mod spiffe;
 #[cfg(feature = "rustls")]
 mod tls;
-#[cfg(feature = "tonic")]
+#[cfg(all(feature = "tonic", feature = "rustls"))]
 mod tonic;
 mod xfcc;
 
@@ -65,12 +65,12 @@ pub use xfcc::{
     parse_xfcc, parse_xfcc_with_limits,
 };
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "rustls"))]
 pub use axum::{MtlsConnectInfo, MtlsListener, MtlsStream};
 #[cfg(feature = "rustls")]
 pub use tls::{
     ClientRoots, MAX_BUNDLE_LEN, MAX_BUNDLE_ROOTS, TlsConfigError, identity_from_connection,
     server_config, server_config_from_pem,
 };
-#[cfg(feature = "tonic")]
+#[cfg(all(feature = "tonic", feature = "rustls"))]
 pub use tonic::{TlsIncoming, peer_identity};
