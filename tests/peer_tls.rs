@@ -364,6 +364,44 @@ async fn pem_ca_bundle_accepts_plain_x509_clients() {
 }
 
 #[tokio::test]
+async fn broken_svid_accepted_by_the_ca_bundle_is_still_closed_by_the_listener() {
+    let pki = Pki::new();
+    // A plain CA bundle lets webpki accept the chain; the SVID rules then refuse the leaf.
+    let roots = ClientRoots::ca_pem(pki.ca.pem().as_bytes()).unwrap();
+    let addr = serve_axum(pki.server_config(&roots)).await;
+    let mut two_ids = svid_params("spiffe://example.org/a");
+    two_ids.subject_alt_names.push(rcgen::SanType::URI(
+        "spiffe://example.org/b".try_into().unwrap(),
+    ));
+    let leaf = pki.ca.sign(&two_ids);
+    assert!(
+        https_get(addr, client_config(&pki.ca, Some(&leaf)), "/whoami", None)
+            .await
+            .is_err()
+    );
+    let good = pki.ca.svid("spiffe://example.org/a");
+    let (status, _) = https_get(addr, client_config(&pki.ca, Some(&good)), "/whoami", None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_does_not_block_other_clients() {
+    let pki = Pki::new();
+    let addr = serve_axum(pki.server_config(&pki.spiffe_roots())).await;
+    // Connects and never sends a ClientHello.
+    let _stalled = TcpStream::connect(addr).await.unwrap();
+    let client = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+    let call = https_get(addr, client_config(&pki.ca, Some(&client)), "/whoami", None);
+    let (status, _) = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+        .await
+        .expect("served while another handshake is pending")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn spiffe_bundle_json_configures_the_roots() {
     let pki = Pki::new();
     let bundle = serde_json::json!({
