@@ -624,6 +624,36 @@ mod grpc {
     }
 
     #[tokio::test]
+    async fn peer_identity_works_with_tonics_own_tls_too() {
+        let pki = Pki::new();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(Identity::from_pem(
+                pki.server.cert_pem(),
+                pki.server.key_pem(),
+            ))
+            .client_ca_root(Certificate::from_pem(pki.ca.pem()));
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(tcp);
+        let service = tonic::service::interceptor::InterceptedService::new(health, only_cart);
+        tokio::spawn(async move {
+            Server::builder()
+                .tls_config(tls)
+                .unwrap()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+                .unwrap();
+        });
+        let cart = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+        check(addr, &pki.ca, &cart).await.unwrap();
+        let intruder = pki.ca.svid("spiffe://example.org/ns/shop/sa/intruder");
+        let status = check(addr, &pki.ca, &intruder).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
     async fn tonic_refuses_a_client_from_another_trust_domain() {
         let pki = Pki::new();
         let addr = serve_tonic(pki.server_config(&pki.spiffe_roots())).await;
