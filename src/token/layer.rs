@@ -1,5 +1,6 @@
 //! [`AuthenticationLayer`]: verifies the request's bearer token and puts the
-//! [`VerifiedToken`] into the request extensions, or answers 401/400 itself.
+//! [`VerifiedToken`](super::VerifiedToken) into the request extensions, or answers 401/400
+//! itself.
 //!
 //! # Example
 //!

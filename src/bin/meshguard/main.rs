@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod inspect_peer;
 mod verify_token;
 
 #[derive(Parser)]
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
+    InspectPeer(inspect_peer::Args),
     /// Verify a JWT access token against local keys or a remote JWKS.
     VerifyToken(verify_token::Args),
 }
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     // clap exits with status 2 on usage errors, which is the CLI contract.
     let cli = Cli::parse();
     match cli.command {
+        Command::InspectPeer(args) => inspect_peer::run(args),
         Command::VerifyToken(args) => verify_token::run(args),
     }
 }
