@@ -45,6 +45,7 @@
 mod decision;
 mod engine;
 mod error;
+mod http;
 mod provider;
 mod source;
 mod values;
@@ -53,6 +54,9 @@ mod watch;
 pub use decision::{AuditRecord, Decision, DenyCause, Details, Shadow};
 pub use engine::{PolicyEngine, PolicyEngineBuilder, Request};
 pub use error::{DecisionError, Diagnostic, DiagnosticKind, EntityError, PolicyError};
+pub use http::{
+    HttpInput, HttpMapping, MAX_QUERY_PARAMETERS, MAX_TARGET_BYTES, MappedRequest, MappingError,
+};
 pub use provider::{EntityProvider, ProviderError};
 pub use source::{EntitySource, PolicySource, SchemaSource};
 pub use values::{Context, Entities, Entity, EntityBuilder, EntityUid, PolicyId};
