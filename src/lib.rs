@@ -8,4 +8,6 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod token;
+
 pub mod policy;

@@ -1,25 +1,39 @@
 //! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
-use clap::{Parser, Subcommand};
+//!
+//! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
+//! stderr), 2 usage or configuration errors; `authorize` exits 3 for a deny, and
+//! `check-policies` 1 for invalid policies.
+
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
 mod authorize;
 mod check_policies;
+mod verify_token;
+
 #[derive(Parser)]
 #[command(name = "meshguard", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
 #[derive(Subcommand)]
 enum Command {
+    /// Verify a JWT access token against local keys.
+    VerifyToken(verify_token::Args),
     /// Evaluate one request against Cedar policies.
     Authorize(authorize::Args),
     /// Load and validate Cedar policies (and a schema) without deciding anything.
     CheckPolicies(check_policies::Args),
 }
+
 fn main() -> ExitCode {
     // clap exits with status 2 on usage errors, which is the CLI contract.
     let cli = Cli::parse();
     match cli.command {
+        Command::VerifyToken(args) => verify_token::run(args),
         Command::Authorize(args) => authorize::run(args),
         Command::CheckPolicies(args) => check_policies::run(args),
     }

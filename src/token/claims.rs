@@ -1,0 +1,206 @@
+//! The result of a successful verification: typed standard claims and the header.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
+
+use super::algorithm::Algorithm;
+use super::json::{RawClaims, RawHeader};
+
+/// The JOSE header fields of a verified token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenHeader {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+impl TokenHeader {
+    /// The algorithm the signature was verified with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The `kid` header parameter.
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The `typ` header parameter, as written.
+    pub fn token_type(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+}
+
+/// A token whose signature and claims passed every configured check.
+///
+/// It can only be obtained from [`Verifier::verify`](super::Verifier::verify). Cloning is
+/// cheap: the claims are shared.
+#[derive(Clone)]
+pub struct VerifiedToken {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    header: TokenHeader,
+    issuer: Option<String>,
+    subject: Option<String>,
+    audiences: Vec<String>,
+    expires_at: Option<i64>,
+    not_before: Option<i64>,
+    issued_at: Option<i64>,
+    jwt_id: Option<String>,
+    client_id: Option<String>,
+    scopes: BTreeSet<String>,
+    x5t_s256: Option<String>,
+    /// The claims set exactly as signed; parsed into `claims` only when someone asks.
+    payload: Box<str>,
+    claims: OnceLock<Map<String, Value>>,
+}
+
+impl VerifiedToken {
+    pub(crate) fn new(
+        header: &RawHeader<'_>,
+        alg: Algorithm,
+        claims: RawClaims<'_>,
+        payload: &[u8],
+    ) -> Self {
+        let owned = |value: Option<std::borrow::Cow<'_, str>>| value.map(|v| v.into_owned());
+        let mut scopes = BTreeSet::new();
+        if let Some(scope) = &claims.scope {
+            scopes.extend(
+                scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        if let Some(scp) = &claims.scp {
+            // Entra ID and Okta send `scp`, as a space-delimited string or as an array.
+            for entry in scp {
+                scopes.extend(
+                    entry
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+        }
+        VerifiedToken {
+            inner: Arc::new(Inner {
+                header: TokenHeader {
+                    alg,
+                    kid: header.kid.as_ref().map(|k| k.clone().into_owned()),
+                    typ: header.typ.as_ref().map(|t| t.clone().into_owned()),
+                },
+                issuer: owned(claims.iss),
+                subject: owned(claims.sub),
+                audiences: claims
+                    .aud
+                    .map(|list| list.into_iter().map(|a| a.into_owned()).collect())
+                    .unwrap_or_default(),
+                expires_at: claims.exp,
+                not_before: claims.nbf,
+                issued_at: claims.iat,
+                jwt_id: owned(claims.jti),
+                client_id: owned(claims.client_id),
+                scopes,
+                x5t_s256: owned(claims.x5t_s256),
+                payload: String::from_utf8_lossy(payload).into(),
+                claims: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The verified header.
+    pub fn header(&self) -> &TokenHeader {
+        &self.inner.header
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// `sub`.
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.subject.as_deref()
+    }
+
+    /// `aud`, as a list whether the token carried a string or an array.
+    pub fn audiences(&self) -> &[String] {
+        &self.inner.audiences
+    }
+
+    /// `exp`, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.inner.expires_at
+    }
+
+    /// `nbf`, in seconds since the Unix epoch.
+    pub fn not_before(&self) -> Option<i64> {
+        self.inner.not_before
+    }
+
+    /// `iat`, in seconds since the Unix epoch.
+    pub fn issued_at(&self) -> Option<i64> {
+        self.inner.issued_at
+    }
+
+    /// `jti`.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.inner.jwt_id.as_deref()
+    }
+
+    /// `client_id` (RFC 9068 §2.2).
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.client_id.as_deref()
+    }
+
+    /// The scopes of `scope` (space-delimited, RFC 9068 §2.2.3) and `scp` (string or array).
+    pub fn scopes(&self) -> &BTreeSet<String> {
+        &self.inner.scopes
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.inner.scopes.contains(scope)
+    }
+
+    /// The `cnf` claim's `x5t#S256` member (RFC 8705 §3.1), as written in the token.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.inner.x5t_s256.as_deref()
+    }
+
+    /// Every claim, as JSON.
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.inner
+            .claims
+            .get_or_init(|| serde_json::from_str(&self.inner.payload).unwrap_or_default())
+    }
+
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims().get(name)
+    }
+
+    /// The claims set exactly as the issuer signed it.
+    pub fn claims_json(&self) -> &str {
+        &self.inner.payload
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("header", &self.inner.header)
+            .field("issuer", &self.inner.issuer)
+            .field("subject", &self.inner.subject)
+            .field("audiences", &self.inner.audiences)
+            .field("expires_at", &self.inner.expires_at)
+            .field("scopes", &self.inner.scopes)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,319 @@
+//! Per-issuer rules: which keys, algorithms, audiences and claim checks apply to its tokens.
+
+use std::time::Duration;
+
+use super::algorithm::{Algorithm, AlgorithmSet};
+use super::crypto::RingVerifier;
+use super::error::{BuilderError, TokenError};
+use super::json::{RawClaims, RawHeader};
+use super::keys::KeySet;
+
+/// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// How one issuer's tokens are verified: its keys and the checks its claims must pass.
+///
+/// Built with [`Issuer::new`] (tokens must carry this exact `iss`) or [`Issuer::any`];
+/// every relaxation is a named method.
+///
+/// # Example
+///
+/// ```
+/// use meshguard::token::{Algorithm, Issuer, KeySet};
+///
+/// let keys = KeySet::hmac_secret("k1", b"an-example-secret-of-32-bytes-min")?;
+/// let issuer = Issuer::new("https://idp.example", keys)
+///     .audience("api://orders")
+///     .algorithms([Algorithm::HS256])
+///     .require_claim("sub");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Issuer {
+    pub(crate) issuer: Option<String>,
+    pub(crate) keys: KeySet,
+    audiences: Option<Vec<String>>,
+    algorithms: AlgorithmSet,
+    leeway: Duration,
+    max_lifetime: Option<Duration>,
+    require_exp: bool,
+    required_claims: Vec<String>,
+    token_types: Option<Vec<String>>,
+}
+
+impl Issuer {
+    /// Tokens whose `iss` equals `issuer` exactly (no normalization), verified with `keys`.
+    pub fn new(issuer: impl Into<String>, keys: KeySet) -> Self {
+        Issuer::with_issuer(Some(issuer.into()), keys)
+    }
+
+    /// Tokens with any `iss`, or none, verified with `keys`.
+    ///
+    /// # Security
+    ///
+    /// Whoever holds one of `keys` can mint tokens for any issuer name. Use it only when
+    /// the keys belong to a single issuer. A verifier with an `any` issuer can hold no other.
+    pub fn any(keys: KeySet) -> Self {
+        Issuer::with_issuer(None, keys)
+    }
+
+    fn with_issuer(issuer: Option<String>, keys: KeySet) -> Self {
+        Issuer {
+            issuer,
+            keys,
+            audiences: None,
+            algorithms: AlgorithmSet::all(),
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: None,
+            require_exp: true,
+            required_claims: Vec::new(),
+            token_types: None,
+        }
+    }
+
+    /// Accepts tokens whose `aud` (string or array) contains `audience`; call again to accept
+    /// more. Comparison is exact and case-sensitive. A token without `aud` is rejected.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences
+            .get_or_insert_with(Vec::new)
+            .push(audience.into());
+        self
+    }
+
+    /// Accepts tokens for any audience, including none.
+    ///
+    /// # Security
+    ///
+    /// A token the issuer minted for another service is then accepted here (RFC 8725 §3.9).
+    /// Defaults to requiring [`audience`](Issuer::audience).
+    pub fn allow_any_audience(mut self) -> Self {
+        self.audiences = Some(Vec::new());
+        self
+    }
+
+    /// Restricts the algorithms accepted from this issuer. Each key is further limited to
+    /// its own `alg` or, without one, to what its type and curve allow. Defaults to every
+    /// supported algorithm (HMAC ones only ever match HMAC secrets).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to [`DEFAULT_LEEWAY`].
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Rejects tokens whose `exp` lies more than `max` in the future. Defaults to no limit.
+    pub fn max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(max);
+        self
+    }
+
+    /// Requires a top-level claim to be present (any value).
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required_claims.push(name.into());
+        self
+    }
+
+    /// Accepts tokens without `exp`.
+    ///
+    /// # Security
+    ///
+    /// Such a token never expires; a leaked one works forever. Defaults to requiring `exp`.
+    pub fn allow_missing_exp(mut self) -> Self {
+        self.require_exp = false;
+        self
+    }
+
+    /// Requires the header `typ` to equal one of `types`, ignoring ASCII case.
+    pub fn require_token_type(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.token_types = Some(types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The RFC 9068 JWT access-token profile: `typ` must be `at+jwt` or
+    /// `application/at+jwt` (so an OpenID Connect ID token is refused), and `iss`, `exp`,
+    /// `aud`, `sub`, `client_id`, `iat` and `jti` must be present.
+    pub fn access_token_profile(self) -> Self {
+        let mut issuer = self.require_token_type(["at+jwt", "application/at+jwt"]);
+        for claim in ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"] {
+            if !issuer.required_claims.iter().any(|c| c == claim) {
+                issuer.required_claims.push(claim.to_owned());
+            }
+        }
+        issuer
+    }
+
+    pub(crate) fn prepare(self) -> Result<PreparedIssuer, BuilderError> {
+        if self.algorithms.is_empty() {
+            return Err(BuilderError::NoAlgorithms);
+        }
+        let Some(audiences) = self.audiences else {
+            return Err(BuilderError::AudienceUnset);
+        };
+        let keys = PreparedKeys::new(&self.keys, self.algorithms);
+        if keys.entries.is_empty() {
+            return Err(BuilderError::NoUsableKeys);
+        }
+        Ok(PreparedIssuer {
+            issuer: self.issuer,
+            audiences,
+            algorithms: self.algorithms,
+            keys,
+            leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+            max_lifetime: self
+                .max_lifetime
+                .map(|max| i64::try_from(max.as_secs()).unwrap_or(i64::MAX)),
+            require_exp: self.require_exp,
+            required_claims: self.required_claims,
+            token_types: self.token_types,
+        })
+    }
+}
+
+/// Keys expanded into ready verifiers, one per (key, algorithm) the configuration allows.
+pub(crate) struct PreparedKeys {
+    entries: Vec<PreparedKey>,
+}
+
+struct PreparedKey {
+    kid: Option<Box<str>>,
+    verifiers: Vec<RingVerifier>,
+}
+
+impl PreparedKeys {
+    pub(crate) fn new(keys: &KeySet, allowed: AlgorithmSet) -> Self {
+        let entries = keys
+            .keys()
+            .iter()
+            .map(|key| PreparedKey {
+                kid: key.kid().map(Into::into),
+                verifiers: key
+                    .algorithms(allowed)
+                    .iter()
+                    .filter_map(|alg| key.ring_verifier(alg))
+                    .collect(),
+            })
+            .filter(|key| !key.verifiers.is_empty())
+            .collect();
+        PreparedKeys { entries }
+    }
+
+    /// The verifier for a token's `kid` and `alg`.
+    ///
+    /// A token without `kid` is only accepted when the set holds exactly one key (RFC 8725
+    /// §3.10 leaves trial of several keys open; refusing it keeps one token, one key).
+    /// A token with a `kid` that no key carries falls back to a lone key without `kid`
+    /// (a PEM key configured by hand).
+    pub(crate) fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&RingVerifier, TokenError> {
+        let key = match kid {
+            Some(kid) => self
+                .entries
+                .iter()
+                .filter(|key| key.kid.as_deref() == Some(kid))
+                .find(|key| key.verifiers.iter().any(|v| v.algorithm() == alg))
+                .or_else(|| {
+                    self.entries
+                        .iter()
+                        .find(|key| key.kid.as_deref() == Some(kid))
+                })
+                .or_else(|| match self.entries.as_slice() {
+                    [only] if only.kid.is_none() => Some(only),
+                    _ => None,
+                }),
+            None => match self.entries.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
+        };
+        let key = key.ok_or(TokenError::UnknownKey)?;
+        key.verifiers
+            .iter()
+            .find(|verifier| verifier.algorithm() == alg)
+            .ok_or(TokenError::DisallowedAlgorithm)
+    }
+}
+
+/// An [`Issuer`] after `build()`: keys prepared, durations in seconds.
+pub(crate) struct PreparedIssuer {
+    pub(crate) issuer: Option<String>,
+    audiences: Vec<String>,
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) keys: PreparedKeys,
+    leeway: i64,
+    max_lifetime: Option<i64>,
+    require_exp: bool,
+    required_claims: Vec<String>,
+    token_types: Option<Vec<String>>,
+}
+
+impl PreparedIssuer {
+    /// Every check on a token whose signature has been verified.
+    pub(crate) fn check_claims(
+        &self,
+        header: &RawHeader<'_>,
+        claims: &RawClaims<'_>,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        if let Some(wrong) = claims.wrong_type {
+            return Err(TokenError::InvalidClaim(wrong.0));
+        }
+        if let Some(types) = &self.token_types {
+            let typ = header.typ.as_deref().unwrap_or_default();
+            if !types.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
+                return Err(TokenError::InvalidType);
+            }
+        }
+        match claims.exp {
+            // RFC 7519 §4.1.4: the current time must be before `exp`.
+            Some(exp) if now >= exp.saturating_add(self.leeway) => return Err(TokenError::Expired),
+            Some(exp) => {
+                if let Some(max) = self.max_lifetime
+                    && exp.saturating_sub(now) > max
+                {
+                    return Err(TokenError::LifetimeExceeded);
+                }
+            }
+            None if self.require_exp => return Err(TokenError::MissingClaim("exp".into())),
+            None => {}
+        }
+        if let Some(nbf) = claims.nbf
+            && now.saturating_add(self.leeway) < nbf
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if let Some(iat) = claims.iat
+            && iat > now.saturating_add(self.leeway)
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(expected) = &self.issuer {
+            match &claims.iss {
+                Some(iss) if iss == expected => {}
+                Some(_) => return Err(TokenError::Issuer),
+                None => return Err(TokenError::MissingClaim("iss".into())),
+            }
+        }
+        if !self.audiences.is_empty() {
+            let Some(aud) = &claims.aud else {
+                return Err(TokenError::MissingClaim("aud".into()));
+            };
+            if !aud.iter().any(|a| self.audiences.iter().any(|e| e == a)) {
+                return Err(TokenError::Audience);
+            }
+        }
+        if let Some(missing) = self.required_claims.iter().find(|c| !claims.has(c)) {
+            return Err(TokenError::MissingClaim(missing.as_str().into()));
+        }
+        Ok(())
+    }
+}

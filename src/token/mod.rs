@@ -1,0 +1,42 @@
+//! Access-token verification: JWTs signed with HMAC, RSA, ECDSA or Ed25519, checked on ring.
+//!
+//! Configure a [`Verifier`] once with one [`Issuer`] per identity provider, then call
+//! [`Verifier::verify`] per request; [`bearer`] takes the token out of an HTTP request.
+//!
+//! # Example
+//!
+//! ```
+//! use meshguard::token::{Issuer, KeySet, Verifier};
+//!
+//! let jwks = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"demo",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+//! let verifier = Verifier::builder()
+//!     .issuer(Issuer::new("https://idp.example", KeySet::from_jwks_json(jwks)?).audience("api"))
+//!     .build()?;
+//! // `{"alg":"none"}` is refused whatever the keys.
+//! let none = "eyJhbGciOiJub25lIn0.e30.AA";
+//! assert_eq!(verifier.verify(none).unwrap_err().reason(), "disallowed_algorithm");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod algorithm;
+pub mod bearer;
+mod claims;
+mod clock;
+pub mod crypto;
+mod der;
+mod error;
+mod issuer;
+mod json;
+mod keys;
+mod signer;
+mod verifier;
+
+pub use algorithm::{Algorithm, AlgorithmSet, KeyFamily, UnsupportedAlgorithm};
+pub use claims::{TokenHeader, VerifiedToken};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{BearerError, BuilderError, KeyError, TokenError};
+pub use issuer::{DEFAULT_LEEWAY, Issuer};
+pub use keys::{KeySet, MAX_KEY_DOCUMENT_BYTES, VerificationKey};
+pub use signer::{SignError, TokenSigner};
+pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verifier, VerifierBuilder};
