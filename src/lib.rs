@@ -10,4 +10,5 @@
 
 pub mod token;
 
+pub mod caller;
 pub mod policy;

@@ -8,9 +8,11 @@ use cedar_policy::{Authorizer, PolicySet, Schema};
 
 use super::decision::{Decision, DenyCause, Details, Shadow};
 use super::error::{DecisionError, PolicyError};
+use super::principal::PrincipalMapping;
 use super::provider::EntityProvider;
 use super::source::{EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
+use crate::caller::Caller;
 
 /// One request to decide: principal, action and resource uids, a context, and the entities
 /// the request brings (its principal's entity, the resource's data) on top of the static ones.
@@ -108,6 +110,7 @@ pub struct PolicyEngine {
 struct Shared {
     sources: Sources,
     on_error: OnError,
+    principals: PrincipalMapping,
     current: ArcSwap<Snapshot>,
     reload_lock: Mutex<()>,
     authorizer: Authorizer,
@@ -140,6 +143,7 @@ impl Snapshot {
 pub struct PolicyEngineBuilder {
     sources: Sources,
     on_error: OnError,
+    principals: PrincipalMapping,
 }
 
 impl PolicyEngineBuilder {
@@ -162,6 +166,13 @@ impl PolicyEngineBuilder {
     /// `meshguard::policy::shadow`; the candidate never changes a decision. Defaults to none.
     pub fn shadow(mut self, candidate: PolicySource) -> Self {
         self.sources.shadow = Some(candidate);
+        self
+    }
+
+    /// How callers become principals in [`PolicyEngine::authorize`].
+    /// Defaults to [`PrincipalMapping::new`].
+    pub fn principal_mapping(mut self, mapping: PrincipalMapping) -> Self {
+        self.principals = mapping;
         self
     }
 
@@ -189,6 +200,7 @@ impl PolicyEngineBuilder {
             shared: Arc::new(Shared {
                 sources: self.sources,
                 on_error: self.on_error,
+                principals: self.principals,
                 current: ArcSwap::from_pointee(Snapshot::new(loaded, 1)),
                 reload_lock: Mutex::new(()),
                 authorizer: Authorizer::new(),
@@ -208,7 +220,64 @@ impl PolicyEngine {
                 entities: None,
             },
             on_error: OnError::Deny,
+            principals: PrincipalMapping::new(),
         }
+    }
+
+    /// Decides whether `caller` may do `action` on `resource`.
+    ///
+    /// The caller becomes the principal through the engine's [`PrincipalMapping`]: its
+    /// entity (parents from role claims, attributes from chosen claims) is added to the
+    /// request, and `scopes` and `peer` to the context. A caller that cannot be mapped is
+    /// denied with [`DecisionError::Principal`].
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &EntityUid,
+        resource: &EntityUid,
+        context: Context,
+    ) -> Decision {
+        match self.request_for(caller, action, resource, context) {
+            Ok(request) => self.authorize_request(request),
+            Err(error) => {
+                self.deny_early(None, Some(action.clone()), Some(resource.clone()), error)
+            }
+        }
+    }
+
+    /// The request [`PolicyEngine::authorize`] decides, for use with
+    /// [`PolicyEngine::authorize_with`] and an [`EntityProvider`].
+    ///
+    /// # Errors
+    /// [`DecisionError::Principal`] when the caller cannot be mapped (no id claim, a role
+    /// claim that is not strings, a claim with no Cedar equivalent, a workload without a
+    /// SPIFFE ID), or when the context already holds `scopes` or `peer`.
+    pub fn request_for(
+        &self,
+        caller: &Caller,
+        action: &EntityUid,
+        resource: &EntityUid,
+        mut context: Context,
+    ) -> Result<Request, DecisionError> {
+        let mapped = self.shared.principals.map(caller)?;
+        for (key, value) in mapped.context {
+            let taken = context
+                .as_json()
+                .is_some_and(|fields| fields.contains_key(&key));
+            if taken {
+                return Err(DecisionError::Principal {
+                    message: format!("context already has `{key}`"),
+                });
+            }
+            context
+                .insert(&key, value)
+                .map_err(|e| DecisionError::Principal {
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Request::new(mapped.uid, action.clone(), resource.clone())
+            .with_context(context)
+            .with_entities(Entities::from_iter([mapped.entity])))
     }
 
     /// Decides one request.
