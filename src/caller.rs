@@ -2,7 +2,7 @@
 //! calling workload (an mTLS peer), or both — a user's token carried by a calling service.
 //!
 //! A [`Caller`] is only made from identities that were verified: a
-//! [`VerifiedToken`](crate::token::VerifiedToken) and/or a workload identity. The policy engine
+//! [`VerifiedToken`] and/or a workload identity. The policy engine
 //! turns it into a Cedar principal (see [`PrincipalMapping`](crate::policy::PrincipalMapping)).
 //!
 //! # Example
