@@ -52,8 +52,10 @@ impl Decision {
         }
     }
 
-    /// The determining policies: the `permit`s that matched for an allow, the `forbid`s that
-    /// matched for a deny (none when nothing matched), sorted by id.
+    /// The determining policies, sorted by id: the `permit`s that matched for an allow, the
+    /// `forbid`s that matched for a deny (none when nothing matched). When an error denies a
+    /// request Cedar would have allowed ([`DenyCause::Error`]), they are the `permit`s that
+    /// matched.
     #[must_use]
     pub fn policy_ids(&self) -> &[PolicyId] {
         self.details().policy_ids()
