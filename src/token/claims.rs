@@ -53,67 +53,16 @@ struct Inner {
     issued_at: Option<i64>,
     jwt_id: Option<String>,
     client_id: Option<String>,
-    scopes: BTreeSet<String>,
+    /// `scope` and the entries of `scp` as written; split into `scopes` only when asked for.
+    scope_texts: Vec<String>,
+    scopes: OnceLock<BTreeSet<String>>,
     x5t_s256: Option<String>,
     /// The claims set exactly as signed; parsed into `claims` only when someone asks.
-    payload: Box<str>,
+    payload: Vec<u8>,
     claims: OnceLock<Map<String, Value>>,
 }
 
 impl VerifiedToken {
-    pub(crate) fn new(
-        header: &RawHeader<'_>,
-        alg: Algorithm,
-        claims: RawClaims<'_>,
-        payload: &[u8],
-    ) -> Self {
-        let owned = |value: Option<std::borrow::Cow<'_, str>>| value.map(|v| v.into_owned());
-        let mut scopes = BTreeSet::new();
-        if let Some(scope) = &claims.scope {
-            scopes.extend(
-                scope
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-            );
-        }
-        if let Some(scp) = &claims.scp {
-            // Entra ID and Okta send `scp`, as a space-delimited string or as an array.
-            for entry in scp {
-                scopes.extend(
-                    entry
-                        .split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-        }
-        VerifiedToken {
-            inner: Arc::new(Inner {
-                header: TokenHeader {
-                    alg,
-                    kid: header.kid.as_ref().map(|k| k.clone().into_owned()),
-                    typ: header.typ.as_ref().map(|t| t.clone().into_owned()),
-                },
-                issuer: owned(claims.iss),
-                subject: owned(claims.sub),
-                audiences: claims
-                    .aud
-                    .map(|list| list.into_iter().map(|a| a.into_owned()).collect())
-                    .unwrap_or_default(),
-                expires_at: claims.exp,
-                not_before: claims.nbf,
-                issued_at: claims.iat,
-                jwt_id: owned(claims.jti),
-                client_id: owned(claims.client_id),
-                scopes,
-                x5t_s256: owned(claims.x5t_s256),
-                payload: String::from_utf8_lossy(payload).into(),
-                claims: OnceLock::new(),
-            }),
-        }
-    }
-
     /// The verified header.
     pub fn header(&self) -> &TokenHeader {
         &self.inner.header
@@ -161,12 +110,20 @@ impl VerifiedToken {
 
     /// The scopes of `scope` (space-delimited, RFC 9068 §2.2.3) and `scp` (string or array).
     pub fn scopes(&self) -> &BTreeSet<String> {
-        &self.inner.scopes
+        self.inner.scopes.get_or_init(|| {
+            self.inner
+                .scope_texts
+                .iter()
+                .flat_map(|text| text.split(' '))
+                .filter(|scope| !scope.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
     }
 
     /// Whether the token grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.inner.scopes.contains(scope)
+        self.scopes().contains(scope)
     }
 
     /// The `cnf` claim's `x5t#S256` member (RFC 8705 §3.1), as written in the token.
@@ -178,7 +135,7 @@ impl VerifiedToken {
     pub fn claims(&self) -> &Map<String, Value> {
         self.inner
             .claims
-            .get_or_init(|| serde_json::from_str(&self.inner.payload).unwrap_or_default())
+            .get_or_init(|| serde_json::from_slice(&self.inner.payload).unwrap_or_default())
     }
 
     /// One claim by name.
@@ -186,9 +143,59 @@ impl VerifiedToken {
         self.claims().get(name)
     }
 
-    /// The claims set exactly as the issuer signed it.
-    pub fn claims_json(&self) -> &str {
+    /// The claims set exactly as the issuer signed it (UTF-8 JSON: it was parsed as such).
+    pub fn claims_json(&self) -> &[u8] {
         &self.inner.payload
+    }
+}
+
+/// A [`VerifiedToken`] waiting for its payload bytes.
+pub(crate) struct Pending(Inner);
+
+impl Pending {
+    /// The verified header and claims; the payload follows in [`Pending::with_payload`],
+    /// once the borrowed claims are owned.
+    pub(crate) fn new(header: &RawHeader<'_>, alg: Algorithm, claims: RawClaims<'_>) -> Self {
+        let owned = |value: Option<std::borrow::Cow<'_, str>>| value.map(|v| v.into_owned());
+        // Entra ID and Okta send `scp`, as a space-delimited string or as an array.
+        let scope_texts = claims
+            .scope
+            .into_iter()
+            .chain(claims.scp.into_iter().flatten())
+            .map(|text| text.into_owned())
+            .collect();
+        Pending(Inner {
+            header: TokenHeader {
+                alg,
+                kid: header.kid.as_ref().map(|k| k.clone().into_owned()),
+                typ: header.typ.as_ref().map(|t| t.clone().into_owned()),
+            },
+            issuer: owned(claims.iss),
+            subject: owned(claims.sub),
+            audiences: claims
+                .aud
+                .map(|list| list.into_iter().map(|a| a.into_owned()).collect())
+                .unwrap_or_default(),
+            expires_at: claims.exp,
+            not_before: claims.nbf,
+            issued_at: claims.iat,
+            jwt_id: owned(claims.jti),
+            client_id: owned(claims.client_id),
+            scope_texts,
+            scopes: OnceLock::new(),
+            x5t_s256: owned(claims.x5t_s256),
+            payload: Vec::new(),
+            claims: OnceLock::new(),
+        })
+    }
+
+    /// Completes the token with the claims set it was verified from.
+    pub(crate) fn with_payload(self, payload: Vec<u8>) -> VerifiedToken {
+        let mut inner = self.0;
+        inner.payload = payload;
+        VerifiedToken {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -200,7 +207,7 @@ impl fmt::Debug for VerifiedToken {
             .field("subject", &self.inner.subject)
             .field("audiences", &self.inner.audiences)
             .field("expires_at", &self.inner.expires_at)
-            .field("scopes", &self.inner.scopes)
+            .field("scopes", self.scopes())
             .finish_non_exhaustive()
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct RawClaims<'a> {
     pub(crate) scope: Option<Cow<'a, str>>,
     pub(crate) scp: Option<Vec<Cow<'a, str>>>,
     pub(crate) x5t_s256: Option<Cow<'a, str>>,
+    /// A `cnf` object was present.
+    pub(crate) cnf: bool,
     /// Names of members not listed above, for required-claim checks.
     pub(crate) others: Vec<Cow<'a, str>>,
     /// The first registered claim found with the wrong type.
@@ -48,6 +50,10 @@ pub(crate) struct RawClaims<'a> {
 }
 
 impl RawClaims<'_> {
+    fn wrong(&mut self, name: &'static str) {
+        self.wrong_type.get_or_insert(WrongType(name));
+    }
+
     /// Whether the claims set has a top-level member called `name`.
     pub(crate) fn has(&self, name: &str) -> bool {
         match name {
@@ -61,6 +67,7 @@ impl RawClaims<'_> {
             "client_id" => self.client_id.is_some(),
             "scope" => self.scope.is_some(),
             "scp" => self.scp.is_some(),
+            "cnf" => self.cnf,
             other => self.others.iter().any(|seen| seen == other),
         }
     }
@@ -359,6 +366,20 @@ impl<'de> Visitor<'de> for Confirmation {
     }
 }
 
+/// Tracks which registered member names an object has used, one bit each, so the common
+/// case (only registered names) needs no list of seen names.
+struct Registered(u32);
+
+impl Registered {
+    fn first_use<E: de::Error>(&mut self, bit: u32) -> Result<(), E> {
+        if self.0 & (1 << bit) != 0 {
+            return Err(E::custom("duplicate member name"));
+        }
+        self.0 |= 1 << bit;
+        Ok(())
+    }
+}
+
 struct HeaderVisitor;
 
 impl<'de> Visitor<'de> for HeaderVisitor {
@@ -370,7 +391,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let member = Walk { depth: 1 };
-        let mut seen = SeenNames::new();
+        let mut registered = Registered(0);
+        let mut others = SeenNames::new();
         let mut alg = None;
         let mut header = RawHeader {
             alg: Cow::Borrowed(""),
@@ -380,20 +402,25 @@ impl<'de> Visitor<'de> for HeaderVisitor {
             crit: false,
         };
         while let Some(Name(name)) = map.next_key()? {
-            seen.insert(name.clone())?;
-            let value = map.next_value_seed(member)?;
-            let slot = match name.as_ref() {
-                "alg" => &mut alg,
-                "kid" => &mut header.kid,
-                "typ" => &mut header.typ,
-                "cty" => &mut header.cty,
+            let (bit, slot) = match name.as_ref() {
+                "alg" => (0, &mut alg),
+                "kid" => (1, &mut header.kid),
+                "typ" => (2, &mut header.typ),
+                "cty" => (3, &mut header.cty),
                 "crit" => {
+                    registered.first_use(4)?;
                     header.crit = true;
+                    map.next_value_seed(member)?;
                     continue;
                 }
-                _ => continue,
+                _ => {
+                    others.insert(name)?;
+                    map.next_value_seed(member)?;
+                    continue;
+                }
             };
-            match value {
+            registered.first_use(bit)?;
+            match map.next_value_seed(member)? {
                 Shape::Str(s) => *slot = Some(s),
                 _ => return Err(de::Error::custom(format_args!("`{name}` is not a string"))),
             }
@@ -423,59 +450,65 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let member = Walk { depth: 1 };
-        let mut seen = SeenNames::new();
+        let mut registered = Registered(0);
+        let mut others = SeenNames::new();
         let mut claims = RawClaims::default();
-        let wrong = |claims: &mut RawClaims<'de>, name: &'static str| {
-            claims.wrong_type.get_or_insert(WrongType(name));
-        };
         while let Some(Name(name)) = map.next_key()? {
-            seen.insert(name.clone())?;
-            match name.as_ref() {
-                "iss" | "sub" | "jti" | "client_id" | "scope" => {
-                    let (slot, label) = match name.as_ref() {
-                        "iss" => (&mut claims.iss, "iss"),
-                        "sub" => (&mut claims.sub, "sub"),
-                        "jti" => (&mut claims.jti, "jti"),
-                        "client_id" => (&mut claims.client_id, "client_id"),
-                        _ => (&mut claims.scope, "scope"),
-                    };
-                    match map.next_value_seed(member)? {
-                        Shape::Str(s) => *slot = Some(s),
-                        _ => wrong(&mut claims, label),
-                    }
-                }
+            let (slot, label, bit) = match name.as_ref() {
+                "iss" => (&mut claims.iss, "iss", 0),
+                "sub" => (&mut claims.sub, "sub", 1),
+                "jti" => (&mut claims.jti, "jti", 2),
+                "client_id" => (&mut claims.client_id, "client_id", 3),
+                "scope" => (&mut claims.scope, "scope", 4),
                 "exp" | "nbf" | "iat" => {
-                    let (slot, label) = match name.as_ref() {
-                        "exp" => (&mut claims.exp, "exp"),
-                        "nbf" => (&mut claims.nbf, "nbf"),
-                        _ => (&mut claims.iat, "iat"),
+                    let (slot, label, bit) = match name.as_ref() {
+                        "exp" => (&mut claims.exp, "exp", 5),
+                        "nbf" => (&mut claims.nbf, "nbf", 6),
+                        _ => (&mut claims.iat, "iat", 7),
                     };
+                    registered.first_use(bit)?;
                     match numeric_date(map.next_value_seed(member)?) {
                         Some(date) => *slot = Some(date),
-                        None => wrong(&mut claims, label),
+                        None => claims.wrong(label),
                     }
+                    continue;
                 }
-                "aud" => match map.next_value_seed(StringOrArray { walk: member })? {
-                    Some(list) => claims.aud = Some(list),
-                    None => wrong(&mut claims, "aud"),
-                },
-                "scp" => match map.next_value_seed(StringOrArray { walk: member })? {
-                    Some(list) => claims.scp = Some(list),
-                    None => wrong(&mut claims, "scp"),
-                },
-                "cnf" => match map.next_value_seed(Confirmation { walk: member })? {
-                    Ok(thumbprint) => {
-                        claims.x5t_s256 = thumbprint;
-                        claims.others.push(name);
+                "aud" | "scp" => {
+                    let (slot, label, bit) = match name.as_ref() {
+                        "aud" => (&mut claims.aud, "aud", 8),
+                        _ => (&mut claims.scp, "scp", 9),
+                    };
+                    registered.first_use(bit)?;
+                    match map.next_value_seed(StringOrArray { walk: member })? {
+                        Some(list) => *slot = Some(list),
+                        None => claims.wrong(label),
                     }
-                    Err(()) => wrong(&mut claims, "cnf"),
-                },
+                    continue;
+                }
+                "cnf" => {
+                    registered.first_use(10)?;
+                    match map.next_value_seed(Confirmation { walk: member })? {
+                        Ok(thumbprint) => {
+                            claims.x5t_s256 = thumbprint;
+                            claims.cnf = true;
+                        }
+                        Err(()) => claims.wrong("cnf"),
+                    }
+                    continue;
+                }
                 _ => {
+                    others.insert(name)?;
                     map.next_value_seed(member)?;
-                    claims.others.push(name);
+                    continue;
                 }
+            };
+            registered.first_use(bit)?;
+            match map.next_value_seed(member)? {
+                Shape::Str(s) => *slot = Some(s),
+                _ => claims.wrong(label),
             }
         }
+        claims.others = others.0;
         Ok(claims)
     }
 }
