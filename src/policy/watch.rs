@@ -1,15 +1,18 @@
 //! Reload on change: a polling watcher on a plain thread.
 //!
-//! Polling the sources' sizes and modification times works everywhere (containers with
-//! ConfigMap symlink swaps included) and needs no async runtime, so the core stays free of
-//! tokio. The thread sleeps on a channel, so dropping the [`PolicyWatcher`] wakes and stops it
-//! at once.
+//! Polling works everywhere (containers with ConfigMap symlink swaps included) and needs no
+//! async runtime, so the core stays free of tokio. Each poll hashes the files' contents:
+//! modification times are too coarse to see two quick same-size edits. The thread sleeps on a
+//! channel, so dropping the [`PolicyWatcher`] wakes and stops it at once.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::MAX_SOURCE_BYTES;
 use super::engine::PolicyEngine;
 use super::error::PolicyError;
 
@@ -39,8 +42,8 @@ pub struct PolicyWatcher {
 }
 
 impl PolicyEngine {
-    /// Checks the sizes and modification times of the policy, schema and entity files every
-    /// `interval` and reloads when any changed, calling `on_event` with the outcome (failures
+    /// Checks the contents of the policy, schema and entity files every `interval` and
+    /// reloads when any changed since the call to `watch`, calling `on_event` with the outcome (failures
     /// are also logged by [`PolicyEngine::reload`]). A failed reload is retried at the next
     /// change.
     ///
@@ -54,10 +57,12 @@ impl PolicyEngine {
         let paths = self.sources().watched_paths();
         let (stop, stopped) = mpsc::channel::<()>();
         let mut on_event = on_event;
+        // Taken before the thread starts, so that a change made right after `watch` returns
+        // is seen however late the thread is scheduled.
+        let mut seen = fingerprint(&paths);
         let thread = std::thread::Builder::new()
             .name("meshguard-policy-watch".to_owned())
             .spawn(move || {
-                let mut seen = fingerprint(&paths);
                 loop {
                     match stopped.recv_timeout(interval) {
                         Err(RecvTimeoutError::Timeout) => {}
@@ -91,28 +96,31 @@ impl Drop for PolicyWatcher {
     }
 }
 
-type Stamp = Option<(u64, Option<SystemTime>)>;
-
-/// Size and modification time of every watched file, directories expanded one level.
-fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {
-    let mut out = Vec::new();
+/// A hash of every watched file's content (directories expanded one level, in name order);
+/// a missing or unreadable file hashes as such, so its return is a change too.
+fn fingerprint(paths: &[PathBuf]) -> u64 {
+    let mut hasher = DefaultHasher::new();
     for path in paths {
-        out.push((path.clone(), stamp(path)));
+        hash_file(path, &mut hasher);
         if let Ok(entries) = std::fs::read_dir(path) {
             let mut children: Vec<PathBuf> =
                 entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
             children.sort();
             for child in children {
-                let stamp = stamp(&child);
-                out.push((child, stamp));
+                hash_file(&child, &mut hasher);
             }
         }
     }
-    out
+    hasher.finish()
 }
 
-fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()))
+fn hash_file(path: &Path, hasher: &mut DefaultHasher) {
+    path.hash(hasher);
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() && metadata.len() <= MAX_SOURCE_BYTES as u64 => {
+            std::fs::read(path).ok().hash(hasher);
+        }
+        Ok(metadata) => (metadata.is_dir(), metadata.len()).hash(hasher),
+        Err(_) => "missing".hash(hasher),
+    }
 }
