@@ -29,6 +29,7 @@ mod error;
 mod issuer;
 mod json;
 mod keys;
+pub mod layer;
 mod signer;
 mod verifier;
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod authorize;
 mod check_policies;
+mod inspect_peer;
 mod verify_token;
 
 #[derive(Parser)]
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
+    InspectPeer(inspect_peer::Args),
     /// Verify a JWT access token against local keys.
     VerifyToken(verify_token::Args),
     /// Evaluate one request against Cedar policies.
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     // clap exits with status 2 on usage errors, which is the CLI contract.
     let cli = Cli::parse();
     match cli.command {
+        Command::InspectPeer(args) => inspect_peer::run(args),
         Command::VerifyToken(args) => verify_token::run(args),
         Command::Authorize(args) => authorize::run(args),
         Command::CheckPolicies(args) => check_policies::run(args),

@@ -1,0 +1,174 @@
+//! Peer identity in an axum server on tokio-rustls, through connect info.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+use super::acceptor::Acceptor;
+use super::forwarded::DirectPeer;
+use super::identity::PeerIdentity;
+
+/// An [`axum::serve::Listener`] that terminates TLS with a rustls `ServerConfig` (see
+/// [`server_config`](super::server_config)) and reads each client's identity once per
+/// connection.
+///
+/// Handshakes run concurrently off the accept loop, each bounded by a 10-second timeout,
+/// so a slow client cannot stall the server. A connection whose verified certificate
+/// breaks the identity rules (a malformed SVID) is closed.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use axum::{Router, extract::ConnectInfo, routing::get};
+/// use meshguard::peer::{Authorizer, MtlsConnectInfo, MtlsListener};
+///
+/// # async fn run(config: rustls::ServerConfig) -> std::io::Result<()> {
+/// let allowed = Authorizer::id("spiffe://example.org/ns/shop/sa/cart".parse().unwrap());
+/// let app = Router::new().route(
+///     "/",
+///     get(move |ConnectInfo(peer): ConnectInfo<MtlsConnectInfo>| async move {
+///         match peer.identity().map(|id| allowed.authorize(id)) {
+///             Some(Ok(())) => "hello",
+///             _ => "refused",
+///         }
+///     }),
+/// );
+/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// let listener = MtlsListener::new(tcp, Arc::new(config));
+/// axum::serve(listener, app.into_make_service_with_connect_info::<MtlsConnectInfo>()).await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct MtlsListener {
+    acceptor: Acceptor,
+}
+
+impl MtlsListener {
+    /// Serves TLS with `config` on `listener`; must be called inside a tokio runtime.
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Self {
+        Self {
+            acceptor: Acceptor::spawn(listener, config),
+        }
+    }
+}
+
+impl axum::serve::Listener for MtlsListener {
+    type Io = MtlsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.acceptor.next().await {
+            Some((inner, remote, identity)) => (MtlsStream { inner, identity }, remote),
+            // The accept loop only ends with the listener itself; nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.acceptor.local_addr()
+    }
+}
+
+/// A TLS connection accepted by [`MtlsListener`], with its client's identity.
+#[derive(Debug)]
+pub struct MtlsStream {
+    inner: TlsStream<TcpStream>,
+    identity: Option<PeerIdentity>,
+}
+
+impl MtlsStream {
+    /// The client's identity; `None` when it sent no certificate.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// The underlying TLS stream.
+    pub fn get_ref(&self) -> &TlsStream<TcpStream> {
+        &self.inner
+    }
+}
+
+impl AsyncRead for MtlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for MtlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Connect info for [`MtlsListener`]: the client's address and identity, in every request's
+/// extensions as `ConnectInfo<MtlsConnectInfo>` when the app is served with
+/// `into_make_service_with_connect_info::<MtlsConnectInfo>()`.
+#[derive(Debug, Clone)]
+pub struct MtlsConnectInfo {
+    remote_addr: SocketAddr,
+    identity: Option<PeerIdentity>,
+}
+
+impl MtlsConnectInfo {
+    /// The client's socket address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote_addr
+    }
+
+    /// The client's identity; `None` when it sent no certificate.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// This connection as the direct peer, for [`XfccPolicy::resolve`](super::XfccPolicy::resolve).
+    pub fn direct_peer(&self) -> DirectPeer<'_> {
+        DirectPeer::tcp(self.remote_addr, self.identity.as_ref())
+    }
+}
+
+impl Connected<IncomingStream<'_, MtlsListener>> for MtlsConnectInfo {
+    fn connect_info(stream: IncomingStream<'_, MtlsListener>) -> Self {
+        Self {
+            remote_addr: *stream.remote_addr(),
+            identity: stream.io().identity.clone(),
+        }
+    }
+}

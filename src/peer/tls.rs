@@ -1,0 +1,364 @@
+//! A rustls `ServerConfig` that requires client certificates chained to trusted roots.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+
+use super::error::PeerError;
+use super::identity::{MAX_PEM_LEN, PeerIdentity, certificates_from_pem};
+use super::spiffe::TrustDomain;
+
+/// Largest SPIFFE bundle document accepted, in bytes.
+pub const MAX_BUNDLE_LEN: usize = 1024 * 1024;
+
+/// Most X.509 roots accepted from one SPIFFE bundle document.
+pub const MAX_BUNDLE_ROOTS: usize = 64;
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// PEM input is malformed, too large, or holds no certificate.
+    #[error("invalid PEM certificates: {0}")]
+    Certificates(#[source] PeerError),
+    /// The private key PEM holds no usable key.
+    #[error("invalid private key PEM")]
+    PrivateKey,
+    /// A SPIFFE bundle document is not valid.
+    #[error("invalid SPIFFE bundle: {0}")]
+    Bundle(&'static str),
+    /// No trust anchor was configured.
+    #[error("no client trust anchors configured")]
+    NoRoots,
+    /// A CA bundle for every client and per-trust-domain SPIFFE bundles were both
+    /// configured; which one applies would be ambiguous.
+    #[error("a CA bundle and SPIFFE bundles cannot be combined")]
+    MixedRoots,
+    /// rustls refused a certificate, key or root.
+    #[error("rustls: {0}")]
+    Rustls(String),
+}
+
+impl TlsConfigError {
+    /// A short, stable, machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Certificates(_) => "invalid_certificates",
+            Self::PrivateKey => "invalid_private_key",
+            Self::Bundle(_) => "invalid_bundle",
+            Self::NoRoots => "no_roots",
+            Self::MixedRoots => "mixed_roots",
+            Self::Rustls(_) => "rustls",
+        }
+    }
+}
+
+/// The roots client certificates must chain to.
+///
+/// Either one CA bundle for every client ([`ClientRoots::ca_pem`]), or SPIFFE bundles per
+/// trust domain ([`ClientRoots::spiffe`]), in which case a client certificate is verified
+/// only against the bundle of its own SPIFFE ID's trust domain: a chain to trust domain B's
+/// root whose leaf claims `spiffe://A/...` is refused.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRoots {
+    any: Vec<CertificateDer<'static>>,
+    spiffe: Vec<(TrustDomain, Vec<CertificateDer<'static>>)>,
+}
+
+impl ClientRoots {
+    /// Roots from a PEM CA bundle, trusted for any client certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate or is malformed.
+    pub fn ca_pem(pem: &[u8]) -> Result<Self, TlsConfigError> {
+        let roots = pem_certificates(pem)?;
+        Ok(Self {
+            any: roots,
+            spiffe: Vec::new(),
+        })
+    }
+
+    /// Starts SPIFFE roots with no trust domain; add bundles with
+    /// [`with_bundle_json`](Self::with_bundle_json) or
+    /// [`with_bundle_pem`](Self::with_bundle_pem).
+    pub fn spiffe() -> Self {
+        Self::default()
+    }
+
+    /// Adds the X.509 roots of `trust_domain` from a SPIFFE bundle document (a JWK set
+    /// whose `x509-svid` keys carry exactly one `x5c` certificate each).
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::Bundle`] when the document is larger than [`MAX_BUNDLE_LEN`], not
+    /// JSON, has no `keys` array, an `x509-svid` key without exactly one base64 `x5c`
+    /// certificate, or no `x509-svid` key at all.
+    pub fn with_bundle_json(
+        mut self,
+        trust_domain: TrustDomain,
+        json: &[u8],
+    ) -> Result<Self, TlsConfigError> {
+        let roots = bundle_roots(json)?;
+        self.spiffe.push((trust_domain, roots));
+        Ok(self)
+    }
+
+    /// Adds the X.509 roots of `trust_domain` from PEM.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate or is malformed.
+    pub fn with_bundle_pem(
+        mut self,
+        trust_domain: TrustDomain,
+        pem: &[u8],
+    ) -> Result<Self, TlsConfigError> {
+        let roots = pem_certificates(pem)?;
+        self.spiffe.push((trust_domain, roots));
+        Ok(self)
+    }
+
+    /// A rustls client-certificate verifier for these roots, on ring. Client certificates
+    /// are mandatory.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::NoRoots`] when no root is configured,
+    /// [`TlsConfigError::MixedRoots`] when a CA bundle was given SPIFFE bundles too,
+    /// [`TlsConfigError::Rustls`] when rustls refuses a root.
+    pub fn verifier(&self) -> Result<Arc<dyn ClientCertVerifier>, TlsConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        if !self.any.is_empty() && !self.spiffe.is_empty() {
+            return Err(TlsConfigError::MixedRoots);
+        }
+        if !self.any.is_empty() {
+            return webpki_verifier(&self.any, &provider);
+        }
+        if self.spiffe.is_empty() {
+            return Err(TlsConfigError::NoRoots);
+        }
+        let mut domains = Vec::with_capacity(self.spiffe.len());
+        let mut subjects = Vec::new();
+        for (td, roots) in &self.spiffe {
+            let verifier = webpki_verifier(roots, &provider)?;
+            subjects.extend_from_slice(verifier.root_hint_subjects());
+            domains.push((td.clone(), verifier));
+        }
+        Ok(Arc::new(SpiffeClientVerifier {
+            domains,
+            subjects,
+            algorithms: provider.signature_verification_algorithms,
+        }))
+    }
+}
+
+/// Builds a rustls `ServerConfig` (ring, TLS 1.2 and 1.3) that presents `cert_chain` with
+/// `key` and requires every client to present a certificate chained to `client_roots`.
+/// ALPN offers `h2` and `http/1.1`, so the config serves axum and tonic alike.
+///
+/// Identity is then read from the verified chain with [`PeerIdentity::from_der_chain`];
+/// this crate does not verify chains itself.
+///
+/// # Errors
+///
+/// [`TlsConfigError`] when no root is configured or rustls refuses the key or chain.
+///
+/// # Example
+///
+/// ```
+/// use meshguard::peer::{ClientRoots, TrustDomain, server_config_from_pem};
+///
+/// # let ca_key = rcgen::KeyPair::generate()?;
+/// # let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+/// # ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+/// # let ca_cert = ca.self_signed(&ca_key)?;
+/// # let key = rcgen::KeyPair::generate()?;
+/// # let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?
+/// #     .signed_by(&key, &rcgen::Issuer::from_params(&ca, &ca_key))?;
+/// # let (server_pem, key_pem, bundle_pem) = (server.pem(), key.serialize_pem(), ca_cert.pem());
+/// let roots = ClientRoots::spiffe()
+///     .with_bundle_pem(TrustDomain::new("example.org")?, bundle_pem.as_bytes())?;
+/// let config = server_config_from_pem(server_pem.as_bytes(), key_pem.as_bytes(), &roots)?;
+/// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn server_config(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: &ClientRoots,
+) -> Result<ServerConfig, TlsConfigError> {
+    let verifier = client_roots.verifier()?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(cert_chain, key)
+        .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// [`server_config`] from the server's PEM chain (leaf first) and PEM private key.
+///
+/// # Errors
+///
+/// As [`server_config`], plus [`TlsConfigError::Certificates`] and
+/// [`TlsConfigError::PrivateKey`] for unusable PEM.
+pub fn server_config_from_pem(
+    cert_chain_pem: &[u8],
+    key_pem: &[u8],
+    client_roots: &ClientRoots,
+) -> Result<ServerConfig, TlsConfigError> {
+    let chain = pem_certificates(cert_chain_pem)?;
+    if key_pem.len() > MAX_PEM_LEN {
+        return Err(TlsConfigError::PrivateKey);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsConfigError::PrivateKey)?;
+    server_config(chain, key, client_roots)
+}
+
+/// The identity of the client of a rustls server connection, once the handshake is done;
+/// `None` when the client presented no certificate.
+///
+/// # Errors
+///
+/// As [`PeerIdentity::from_der_chain`].
+pub fn identity_from_connection(
+    connection: &rustls::ServerConnection,
+) -> Result<Option<PeerIdentity>, PeerError> {
+    connection
+        .peer_certificates()
+        .map(PeerIdentity::from_der_chain)
+        .transpose()
+}
+
+fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let ders = certificates_from_pem(pem).map_err(TlsConfigError::Certificates)?;
+    Ok(ders.into_iter().map(CertificateDer::from).collect())
+}
+
+fn webpki_verifier(
+    roots: &[CertificateDer<'static>],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsConfigError> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store
+            .add(root.clone())
+            .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(store), Arc::clone(provider))
+        .build()
+        .map_err(|e| TlsConfigError::Rustls(e.to_string()))
+}
+
+fn bundle_roots(json: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    if json.len() > MAX_BUNDLE_LEN {
+        return Err(TlsConfigError::Bundle("document too large"));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| TlsConfigError::Bundle("not JSON"))?;
+    let keys = doc
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(TlsConfigError::Bundle("no `keys` array"))?;
+    let mut roots = Vec::new();
+    for key in keys {
+        if key.get("use").and_then(serde_json::Value::as_str) != Some("x509-svid") {
+            continue;
+        }
+        let x5c = key
+            .get("x5c")
+            .and_then(serde_json::Value::as_array)
+            .ok_or(TlsConfigError::Bundle("x509-svid key without `x5c`"))?;
+        let [cert] = x5c.as_slice() else {
+            return Err(TlsConfigError::Bundle(
+                "x509-svid key must hold exactly one `x5c` certificate",
+            ));
+        };
+        let der = cert
+            .as_str()
+            .and_then(|b64| STANDARD.decode(b64).ok())
+            .ok_or(TlsConfigError::Bundle("`x5c` is not base64"))?;
+        if roots.len() == MAX_BUNDLE_ROOTS {
+            return Err(TlsConfigError::Bundle("too many roots"));
+        }
+        roots.push(CertificateDer::from(der));
+    }
+    if roots.is_empty() {
+        return Err(TlsConfigError::Bundle("no x509-svid key"));
+    }
+    Ok(roots)
+}
+
+/// Verifies a client chain against the roots of the trust domain its leaf's SPIFFE ID
+/// names, and nothing else.
+#[derive(Debug)]
+struct SpiffeClientVerifier {
+    domains: Vec<(TrustDomain, Arc<dyn ClientCertVerifier>)>,
+    subjects: Vec<DistinguishedName>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for SpiffeClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.subjects
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let identity = PeerIdentity::from_svid_chain(&[end_entity.as_ref()]).map_err(|e| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
+        })?;
+        let trust_domain = identity.spiffe_id().map(|id| id.trust_domain()).ok_or(
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        )?;
+        let (_, verifier) = self
+            .domains
+            .iter()
+            .find(|(td, _)| td == trust_domain)
+            .ok_or(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ))?;
+        verifier.verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,85 @@
+//! Peer identity in a tonic server: a TLS incoming stream and `peer_certs` extraction.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+use super::acceptor::Acceptor;
+use super::error::PeerError;
+use super::identity::PeerIdentity;
+
+/// The identity of the client of a tonic request, from its verified certificate chain
+/// (`Request::peer_certs`), on a server fed by [`TlsIncoming`] or tonic's own TLS.
+///
+/// # Errors
+///
+/// [`PeerError::NoCertificate`] when the connection carries no client certificate (no TLS,
+/// or optional client auth), otherwise as [`PeerIdentity::from_der_chain`].
+///
+/// # Example
+///
+/// ```
+/// use meshguard::peer::{Authorizer, peer_identity};
+///
+/// fn check(request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+///     let allowed = Authorizer::member_of("example.org".parse().unwrap());
+///     let peer = peer_identity(&request)
+///         .map_err(|e| tonic::Status::unauthenticated(e.reason()))?;
+///     allowed
+///         .authorize(&peer)
+///         .map_err(|e| tonic::Status::permission_denied(e.reason()))?;
+///     Ok(request)
+/// }
+/// // Without a TLS connection there is no certificate.
+/// assert_eq!(check(tonic::Request::new(())).unwrap_err().message(), "no_certificate");
+/// ```
+pub fn peer_identity<T>(request: &tonic::Request<T>) -> Result<PeerIdentity, PeerError> {
+    let chain = request.peer_certs().ok_or(PeerError::NoCertificate)?;
+    PeerIdentity::from_der_chain(&chain)
+}
+
+/// A stream of TLS connections for `tonic::transport::Server::serve_with_incoming`,
+/// terminated with a rustls `ServerConfig` (see [`server_config`](super::server_config)),
+/// so that the SPIFFE-aware client verification of that config applies to gRPC too.
+///
+/// Handshakes run concurrently, each bounded by a 10-second timeout; a connection whose
+/// verified certificate breaks the identity rules is closed.
+#[derive(Debug)]
+pub struct TlsIncoming {
+    acceptor: Acceptor,
+}
+
+impl TlsIncoming {
+    /// Serves TLS with `config` on `listener`; must be called inside a tokio runtime.
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Self {
+        Self {
+            acceptor: Acceptor::spawn(listener, config),
+        }
+    }
+
+    /// The local address of the listener.
+    ///
+    /// # Errors
+    ///
+    /// As `TcpListener::local_addr`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.acceptor.local_addr()
+    }
+}
+
+impl futures_core::Stream for TlsIncoming {
+    type Item = Result<TlsStream<TcpStream>, io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .acceptor
+            .poll_next(cx)
+            .map(|next| next.map(|(tls, _, _)| Ok(tls)))
+    }
+}
