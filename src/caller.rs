@@ -27,6 +27,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::peer::{PeerIdentity, SpiffeId};
 use crate::token::VerifiedToken;
 
 /// Who is calling: a user, a workload, or a user through a workload.
@@ -80,9 +81,9 @@ impl Caller {
 /// A calling workload's verified identity, as policies need it: its SPIFFE ID and trust
 /// domain.
 ///
-/// Implement it only for identities established by a verified mTLS handshake (or by a
-/// trusted proxy's forwarded certificate): the policy engine trusts what it returns. The
-/// `peer` module's `PeerIdentity` is meant to implement it.
+/// [`PeerIdentity`](crate::peer::PeerIdentity) implements it. Implement it yourself only for
+/// identities established by a verified mTLS handshake (or by a trusted proxy's forwarded
+/// certificate): the policy engine trusts what it returns.
 pub trait WorkloadIdentity: fmt::Debug + Send + Sync {
     /// The SPIFFE ID, such as `spiffe://example.org/ns/shop/sa/orders`; `None` when the
     /// certificate carries none.
@@ -90,4 +91,14 @@ pub trait WorkloadIdentity: fmt::Debug + Send + Sync {
 
     /// The SPIFFE trust domain, such as `example.org`; `None` without a SPIFFE ID.
     fn trust_domain(&self) -> Option<&str>;
+}
+
+impl WorkloadIdentity for PeerIdentity {
+    fn spiffe_id(&self) -> Option<&str> {
+        PeerIdentity::spiffe_id(self).map(SpiffeId::as_str)
+    }
+
+    fn trust_domain(&self) -> Option<&str> {
+        PeerIdentity::spiffe_id(self).map(|id| id.trust_domain().as_str())
+    }
 }

@@ -1,5 +1,6 @@
 //! Callers (verified tokens, workloads, both) mapped to Cedar principals and decided.
-//! Tokens are minted with `TokenSigner` and verified with `Verifier` as a service would.
+//! Tokens are minted with `TokenSigner` and verified with `Verifier` as a service would;
+//! workload identities are read by `PeerIdentity` from X509-SVIDs minted with rcgen.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,14 +8,17 @@
     clippy::indexing_slicing
 )]
 
+mod peer_support;
 mod policy_support;
 
 use meshguard::caller::{Caller, WorkloadIdentity};
+use meshguard::peer::PeerIdentity;
 use meshguard::policy::{
     Context, Decision, EntitySource, HttpInput, HttpMapping, PolicyEngine, PolicySource,
     PrincipalMapping, SchemaSource,
 };
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, VerifiedToken, Verifier};
+use peer_support::Ca;
 use policy_support::uid;
 use serde_json::{Value, json};
 
@@ -40,33 +44,25 @@ fn token(claims: Value) -> VerifiedToken {
         .unwrap()
 }
 
-/// A workload identity as a verified mTLS handshake would give it (stands in for
-/// `peer::PeerIdentity`, which is built on another branch).
-#[derive(Debug)]
-struct Workload {
-    id: Option<String>,
+/// The identity of an X509-SVID chain minted for `id` by a CA of its trust domain, as the
+/// peer module reads it from a verified handshake.
+fn workload(id: &str) -> PeerIdentity {
+    let trust_domain = id
+        .strip_prefix("spiffe://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap();
+    let ca = Ca::new(trust_domain);
+    let leaf = ca.svid(id);
+    PeerIdentity::from_der_chain(&[leaf.der(), ca.der()]).unwrap()
 }
 
-impl Workload {
-    fn spiffe(id: &str) -> Self {
-        Self {
-            id: Some(id.to_owned()),
-        }
-    }
-}
-
-impl WorkloadIdentity for Workload {
-    fn spiffe_id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    fn trust_domain(&self) -> Option<&str> {
-        self.id
-            .as_deref()?
-            .strip_prefix("spiffe://")?
-            .split('/')
-            .next()
-    }
+/// A workload whose certificate has no SPIFFE ID (a plain DNS-name certificate).
+fn workload_without_spiffe_id() -> PeerIdentity {
+    let ca = Ca::new("prod.test");
+    let leaf = ca.sign(&rcgen::CertificateParams::new(vec!["orders.internal".to_owned()]).unwrap());
+    let peer = PeerIdentity::from_der_chain(&[leaf.der(), ca.der()]).unwrap();
+    assert!(peer.spiffe_id().is_none());
+    peer
 }
 
 const SCHEMA: &str = r#"
@@ -162,7 +158,7 @@ fn role_claims_become_parents_through_the_hierarchy() {
 fn scopes_attributes_and_peer_reach_the_policies() {
     let engine = engine(mapping());
     let claims = json!({"sub": "dana", "scope": "orders:read orders:refund", "level": 7});
-    let gateway = Workload::spiffe("spiffe://prod.test/gateway");
+    let gateway = workload("spiffe://prod.test/gateway");
     let via_gateway = Caller::from_token_via(token(claims.clone()), gateway);
     let decision = decide(&engine, &via_gateway, "refund");
     assert!(decision.is_allow(), "{decision:?}");
@@ -174,18 +170,18 @@ fn scopes_attributes_and_peer_reach_the_policies() {
     assert_eq!(ids(&denied), ["refund-only-via-gateway"]);
 
     // Through another service.
-    let other = Caller::from_token_via(token(claims), Workload::spiffe("spiffe://prod.test/batch"));
+    let other = Caller::from_token_via(token(claims), workload("spiffe://prod.test/batch"));
     assert!(!decide(&engine, &other, "refund").is_allow());
 
     // Without the scope, or with a low level.
     let no_scope = Caller::from_token_via(
         token(json!({"sub": "dana", "scope": "orders:read", "level": 7})),
-        Workload::spiffe("spiffe://prod.test/gateway"),
+        workload("spiffe://prod.test/gateway"),
     );
     assert!(!decide(&engine, &no_scope, "refund").is_allow());
     let junior = Caller::from_token_via(
         token(json!({"sub": "dana", "scope": "orders:refund", "level": 2})),
-        Workload::spiffe("spiffe://prod.test/gateway"),
+        workload("spiffe://prod.test/gateway"),
     );
     assert!(!decide(&engine, &junior, "refund").is_allow());
 }
@@ -193,16 +189,16 @@ fn scopes_attributes_and_peer_reach_the_policies() {
 #[test]
 fn a_workload_alone_is_a_service_principal_with_its_trust_domain() {
     let engine = engine(mapping());
-    let prod = Caller::from_workload(Workload::spiffe("spiffe://prod.test/ns/shop/sa/orders"));
+    let prod = Caller::from_workload(workload("spiffe://prod.test/ns/shop/sa/orders"));
     let decision = decide(&engine, &prod, "read");
     assert!(decision.is_allow(), "{decision:?}");
     assert_eq!(
         decision.details().principal().unwrap().to_string(),
         r#"Service::"spiffe://prod.test/ns/shop/sa/orders""#
     );
-    let staging = Caller::from_workload(Workload::spiffe("spiffe://staging.test/orders"));
+    let staging = Caller::from_workload(workload("spiffe://staging.test/orders"));
     assert!(!decide(&engine, &staging, "read").is_allow());
-    let no_spiffe = Caller::from_workload(Workload { id: None });
+    let no_spiffe = Caller::from_workload(workload_without_spiffe_id());
     let decision = decide(&engine, &no_spiffe, "read");
     assert_eq!(decision.errors()[0].reason(), "principal");
 }
@@ -315,4 +311,17 @@ fn http_requests_are_decided_for_a_caller() {
             )
             .is_allow()
     );
+}
+
+#[test]
+fn peer_identity_gives_its_spiffe_id_and_trust_domain() {
+    let peer = workload("spiffe://prod.test/ns/shop/sa/orders");
+    assert_eq!(
+        WorkloadIdentity::spiffe_id(&peer),
+        Some("spiffe://prod.test/ns/shop/sa/orders")
+    );
+    assert_eq!(WorkloadIdentity::trust_domain(&peer), Some("prod.test"));
+    let plain = workload_without_spiffe_id();
+    assert_eq!(WorkloadIdentity::spiffe_id(&plain), None);
+    assert_eq!(WorkloadIdentity::trust_domain(&plain), None);
 }
