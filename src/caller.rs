@@ -81,7 +81,7 @@ impl Caller {
 /// A calling workload's verified identity, as policies need it: its SPIFFE ID and trust
 /// domain.
 ///
-/// [`PeerIdentity`](crate::peer::PeerIdentity) implements it. Implement it yourself only for
+/// [`PeerIdentity`] implements it. Implement it yourself only for
 /// identities established by a verified mTLS handshake (or by a trusted proxy's forwarded
 /// certificate): the policy engine trusts what it returns.
 pub trait WorkloadIdentity: fmt::Debug + Send + Sync {
