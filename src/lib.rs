@@ -15,3 +15,6 @@ mod response;
 pub mod token;
 
 pub use response::{Refusal, RefusalBody, is_grpc};
+
+pub mod caller;
+pub mod policy;

@@ -1,12 +1,15 @@
 //! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
 //!
 //! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
-//! stderr), 2 usage or configuration errors.
+//! stderr), 2 usage or configuration errors; `authorize` exits 3 for a deny, and
+//! `check-policies` 1 for invalid policies.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod authorize;
+mod check_policies;
 mod inspect_peer;
 mod verify_token;
 
@@ -23,6 +26,10 @@ enum Command {
     InspectPeer(inspect_peer::Args),
     /// Verify a JWT access token against local keys or a remote JWKS.
     VerifyToken(verify_token::Args),
+    /// Evaluate one request against Cedar policies.
+    Authorize(authorize::Args),
+    /// Load and validate Cedar policies (and a schema) without deciding anything.
+    CheckPolicies(check_policies::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +38,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::InspectPeer(args) => inspect_peer::run(args),
         Command::VerifyToken(args) => verify_token::run(args),
+        Command::Authorize(args) => authorize::run(args),
+        Command::CheckPolicies(args) => check_policies::run(args),
     }
 }

@@ -1,0 +1,63 @@
+//! Policy, schema and entity loading from arbitrary text: never panics, and a set that loads
+//! decides a request without panicking, failing closed on anything odd.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use meshguard::policy::{
+    Context, Entities, EntitySource, EntityUid, PolicyEngine, PolicySource, Request, SchemaSource,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // Sections: policies, schema (Cedar or JSON by its first character), static entities,
+    // request entities, context.
+    let mut parts = text.splitn(5, '\u{0}');
+    let policies = parts.next().unwrap_or_default();
+    let schema = parts.next();
+    let entities = parts.next();
+    let request_entities = parts.next();
+    let context = parts.next();
+
+    let mut builder = PolicyEngine::builder(PolicySource::text(policies));
+    if let Some(schema) = schema.filter(|s| !s.is_empty()) {
+        builder = builder.schema(if schema.starts_with('{') {
+            SchemaSource::json(schema)
+        } else {
+            SchemaSource::cedar(schema)
+        });
+    }
+    if let Some(entities) = entities.filter(|s| !s.is_empty()) {
+        builder = builder.entities(EntitySource::json(entities));
+    }
+    let engine = match builder.build() {
+        Ok(engine) => engine,
+        Err(error) => {
+            assert!(!error.reason().is_empty());
+            let _ = error.to_string();
+            return;
+        }
+    };
+    let (Ok(principal), Ok(action), Ok(resource)) = (
+        EntityUid::new("User", "alice"),
+        EntityUid::new("Action", "view"),
+        EntityUid::new("Photo", "p"),
+    ) else {
+        return;
+    };
+    let mut request = Request::new(principal, action, resource);
+    if let Some(Ok(entities)) = request_entities.map(Entities::from_json_str) {
+        request = request.with_entities(entities);
+    }
+    if let Some(Ok(value)) = context.map(serde_json::from_str) {
+        if let Ok(context) = Context::from_json(value) {
+            request = request.with_context(context);
+        }
+    }
+    let decision = engine.authorize_request(request);
+    if !decision.errors().is_empty() {
+        assert!(!decision.is_allow(), "errors must deny by default");
+    }
+    let _ = decision.audit_record().to_json();
+});

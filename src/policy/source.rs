@@ -1,0 +1,614 @@
+//! Where policies, the schema and static entities come from, and how they are loaded: read,
+//! parsed, given stable ids and validated, all before a set can decide anything.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cedar_policy::{PolicySet, Schema, ValidationMode, Validator};
+
+use super::MAX_SOURCE_BYTES;
+use super::error::{Diagnostic, DiagnosticKind, PolicyError};
+
+/// Most files read from one policy directory.
+const MAX_POLICY_FILES: usize = 10_000;
+
+/// Where policies come from.
+///
+/// Policy ids are the `@id("...")` annotation when a policy has one. Otherwise, for text and
+/// for a single file, they are Cedar's default ids `policy0`, `policy1`, … in source order;
+/// for a directory, they are the file name and the index in that file, such as
+/// `orders.cedar#0`. Ids must be unique across the whole set.
+///
+/// # Example
+/// ```
+/// use meshguard::policy::PolicySource;
+///
+/// let inline = PolicySource::text(r#"@id("admins") permit(principal in Role::"admin", action, resource);"#);
+/// let from_disk = PolicySource::path("/etc/myservice/policies");
+/// # let _ = (inline, from_disk);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PolicySource(PolicyRepr);
+
+#[derive(Debug, Clone)]
+enum PolicyRepr {
+    Text(Arc<str>),
+    Path(PathBuf),
+}
+
+impl PolicySource {
+    /// Policies given as Cedar text; errors name it `<policies>`.
+    #[must_use]
+    pub fn text(text: impl Into<String>) -> Self {
+        Self(PolicyRepr::Text(Arc::from(text.into())))
+    }
+
+    /// A `.cedar` file, or a directory whose `.cedar` files (not its subdirectories) are read
+    /// in file-name order. Which of the two is decided each time the source is loaded.
+    #[must_use]
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self(PolicyRepr::Path(path.into()))
+    }
+
+    /// The files this source reads, for change detection.
+    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
+        match &self.0 {
+            PolicyRepr::Text(_) => Vec::new(),
+            PolicyRepr::Path(path) => vec![path.clone()],
+        }
+    }
+}
+
+/// Where the Cedar schema comes from: Cedar schema text (`.cedarschema`) or its JSON form.
+///
+/// # Example
+/// ```
+/// use meshguard::policy::SchemaSource;
+///
+/// let schema = SchemaSource::cedar("entity User; action view appliesTo { principal: User, resource: User };");
+/// let from_disk = SchemaSource::file("/etc/myservice/schema.cedarschema");
+/// # let _ = (schema, from_disk);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SchemaSource(SchemaRepr);
+
+#[derive(Debug, Clone)]
+enum SchemaRepr {
+    Cedar(Arc<str>),
+    Json(Arc<str>),
+    File(PathBuf),
+}
+
+impl SchemaSource {
+    /// A schema in Cedar's schema syntax; errors name it `<schema>`.
+    #[must_use]
+    pub fn cedar(text: impl Into<String>) -> Self {
+        Self(SchemaRepr::Cedar(Arc::from(text.into())))
+    }
+
+    /// A schema in Cedar's JSON schema format; errors name it `<schema>`.
+    #[must_use]
+    pub fn json(text: impl Into<String>) -> Self {
+        Self(SchemaRepr::Json(Arc::from(text.into())))
+    }
+
+    /// A schema file: JSON when its name ends in `.json`, else Cedar schema syntax.
+    #[must_use]
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self(SchemaRepr::File(path.into()))
+    }
+
+    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
+        match &self.0 {
+            SchemaRepr::File(path) => vec![path.clone()],
+            SchemaRepr::Cedar(_) | SchemaRepr::Json(_) => Vec::new(),
+        }
+    }
+}
+
+/// Where the static entities come from: Cedar's entities JSON (an array of
+/// `{"uid", "attrs", "parents"}`), validated against the schema when there is one.
+///
+/// # Example
+/// ```
+/// use meshguard::policy::EntitySource;
+///
+/// let roles = EntitySource::json(r#"[{"uid": {"type": "Role", "id": "admin"}, "attrs": {}, "parents": []}]"#);
+/// # let _ = roles;
+/// ```
+#[derive(Debug, Clone)]
+pub struct EntitySource(EntityRepr);
+
+#[derive(Debug, Clone)]
+enum EntityRepr {
+    Json(Arc<str>),
+    File(PathBuf),
+}
+
+impl EntitySource {
+    /// Entities JSON text; errors name it `<entities>`.
+    #[must_use]
+    pub fn json(text: impl Into<String>) -> Self {
+        Self(EntityRepr::Json(Arc::from(text.into())))
+    }
+
+    /// An entities JSON file.
+    #[must_use]
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self(EntityRepr::File(path.into()))
+    }
+
+    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
+        match &self.0 {
+            EntityRepr::File(path) => vec![path.clone()],
+            EntityRepr::Json(_) => Vec::new(),
+        }
+    }
+}
+
+/// Everything an engine loads, as configured.
+#[derive(Debug, Clone)]
+pub(crate) struct Sources {
+    pub(crate) policies: PolicySource,
+    pub(crate) shadow: Option<PolicySource>,
+    pub(crate) schema: Option<SchemaSource>,
+    pub(crate) entities: Option<EntitySource>,
+}
+
+/// The result of a successful load.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) policies: PolicySet,
+    pub(crate) shadow: Option<PolicySet>,
+    pub(crate) schema: Option<Schema>,
+    pub(crate) entities: cedar_policy::Entities,
+}
+
+impl Sources {
+    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths = self.policies.watched_paths();
+        if let Some(shadow) = &self.shadow {
+            paths.extend(shadow.watched_paths());
+        }
+        if let Some(schema) = &self.schema {
+            paths.extend(schema.watched_paths());
+        }
+        if let Some(entities) = &self.entities {
+            paths.extend(entities.watched_paths());
+        }
+        paths
+    }
+
+    /// Reads, parses and validates everything, collecting every problem before failing.
+    pub(crate) fn load(&self) -> Result<Loaded, PolicyError> {
+        let mut diagnostics = Vec::new();
+        let schema = match &self.schema {
+            Some(source) => load_schema(source, &mut diagnostics)?,
+            None => None,
+        };
+        let schema_failed = self.schema.is_some() && schema.is_none();
+        let policies = load_policies(&self.policies, &mut diagnostics)?;
+        let shadow = match &self.shadow {
+            Some(source) => Some(load_policies(source, &mut diagnostics)?),
+            None => None,
+        };
+        if let Some(schema) = &schema {
+            let validator = Validator::new(schema.clone());
+            validate(&validator, &policies, &mut diagnostics);
+            if let Some(shadow) = &shadow {
+                validate(&validator, shadow, &mut diagnostics);
+            }
+        }
+        let entities = if schema_failed {
+            None
+        } else {
+            load_entities(self.entities.as_ref(), schema.as_ref(), &mut diagnostics)?
+        };
+        match (entities, diagnostics.is_empty()) {
+            (Some(entities), true) => Ok(Loaded {
+                policies: policies.set,
+                shadow: shadow.map(|s| s.set),
+                schema,
+                entities,
+            }),
+            _ => Err(PolicyError::Invalid { diagnostics }),
+        }
+    }
+}
+
+/// A parsed policy set with the text of every file, to place validation errors.
+struct ParsedPolicies {
+    set: PolicySet,
+    /// Policy id → (origin, source text).
+    texts: HashMap<String, (Arc<str>, Arc<str>)>,
+}
+
+fn load_policies(
+    source: &PolicySource,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<ParsedPolicies, PolicyError> {
+    let files: Vec<(Arc<str>, Arc<str>, bool)> = match &source.0 {
+        PolicyRepr::Text(text) => {
+            check_size("<policies>", text.len())?;
+            vec![(Arc::from("<policies>"), text.clone(), false)]
+        }
+        PolicyRepr::Path(path) => {
+            let metadata = std::fs::metadata(path).map_err(|source| io(path, source))?;
+            if metadata.is_dir() {
+                policy_files(path)?
+                    .into_iter()
+                    .map(|(origin, text)| (origin, text, true))
+                    .collect()
+            } else {
+                vec![(display(path), read(path)?, false)]
+            }
+        }
+    };
+    let mut parsed = ParsedPolicies {
+        set: PolicySet::new(),
+        texts: HashMap::new(),
+    };
+    for (origin, text, prefixed) in files {
+        parse_file(&origin, &text, prefixed, &mut parsed, diagnostics);
+    }
+    Ok(parsed)
+}
+
+/// A source's name (file path or `<policies>`) and its text.
+type NamedText = (Arc<str>, Arc<str>);
+
+/// The `.cedar` files of a directory, as (file name, text), in file-name order.
+fn policy_files(dir: &Path) -> Result<Vec<NamedText>, PolicyError> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|source| io(dir, source))? {
+        let entry = entry.map_err(|source| io(dir, source))?;
+        let path = entry.path();
+        let is_file = entry
+            .file_type()
+            .map_err(|source| io(&path, source))?
+            .is_file()
+            || std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        if is_file && path.extension().is_some_and(|ext| ext == "cedar") {
+            paths.push(path);
+        }
+        if paths.len() > MAX_POLICY_FILES {
+            return Err(PolicyError::TooLarge {
+                origin: dir.display().to_string(),
+                size: paths.len() as u64,
+                limit: MAX_POLICY_FILES as u64,
+            });
+        }
+    }
+    if paths.is_empty() {
+        return Err(PolicyError::NoPolicyFiles {
+            path: dir.to_path_buf(),
+        });
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((Arc::from(name), read(&path)?))
+        })
+        .collect()
+}
+
+fn parse_file(
+    origin: &Arc<str>,
+    text: &Arc<str>,
+    prefixed: bool,
+    parsed: &mut ParsedPolicies,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let file_set = match PolicySet::from_str(text) {
+        Ok(set) => set,
+        Err(errors) => {
+            for error in errors.iter() {
+                diagnostics.push(
+                    Diagnostic::new(DiagnosticKind::PolicySyntax, origin, message_of(error))
+                        .at(position(error, text)),
+                );
+            }
+            return;
+        }
+    };
+    for template in file_set.templates() {
+        diagnostics.push(
+            Diagnostic::new(
+                DiagnosticKind::Template,
+                origin,
+                "templates are not supported; write a static policy".to_owned(),
+            )
+            .for_policy(template.id().as_ref()),
+        );
+    }
+    // Cedar names policies `policy<N>` in source order; sort by N so ids and errors follow
+    // the file.
+    let mut policies: Vec<(usize, &cedar_policy::Policy)> = file_set
+        .policies()
+        .map(|p| (default_index(p.id().as_ref()), p))
+        .collect();
+    policies.sort_by_key(|(index, _)| *index);
+    for (index, policy) in policies {
+        let id = match policy.annotation("id") {
+            Some("") => {
+                diagnostics.push(Diagnostic::new(
+                    DiagnosticKind::PolicyId,
+                    origin,
+                    format!("policy #{index} has an empty `@id` annotation"),
+                ));
+                continue;
+            }
+            Some(id) => id.to_owned(),
+            None if prefixed => format!("{origin}#{index}"),
+            None => format!("policy{index}"),
+        };
+        if let Some((first, _)) = parsed.texts.get(&id) {
+            diagnostics.push(
+                Diagnostic::new(
+                    DiagnosticKind::PolicyId,
+                    origin,
+                    format!("policy id `{id}` is already used in `{first}`"),
+                )
+                .for_policy(&id),
+            );
+            continue;
+        }
+        let renamed = policy.new_id(cedar_policy::PolicyId::new(&id));
+        if let Err(error) = parsed.set.add(renamed) {
+            diagnostics.push(
+                Diagnostic::new(DiagnosticKind::PolicyId, origin, error.to_string())
+                    .for_policy(&id),
+            );
+            continue;
+        }
+        parsed.texts.insert(id, (origin.clone(), text.clone()));
+    }
+}
+
+fn default_index(id: &str) -> usize {
+    id.strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+fn validate(validator: &Validator, policies: &ParsedPolicies, diagnostics: &mut Vec<Diagnostic>) {
+    let result = validator.validate(&policies.set, ValidationMode::Strict);
+    let mut found: Vec<Diagnostic> = result
+        .validation_errors()
+        .map(|error| {
+            let id = error.policy_id().as_ref();
+            let (origin, text) = policies
+                .texts
+                .get(id)
+                .map(|(origin, text)| (origin.as_ref(), Some(text.as_ref())))
+                .unwrap_or(("<policies>", None));
+            Diagnostic::new(DiagnosticKind::Validation, origin, message_of(error))
+                .at(text.and_then(|text| position(error, text)))
+                .for_policy(id)
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        (a.origin(), a.line(), a.column()).cmp(&(b.origin(), b.line(), b.column()))
+    });
+    diagnostics.extend(found);
+}
+
+fn load_schema(
+    source: &SchemaSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Option<Schema>, PolicyError> {
+    let (origin, text, json) = match &source.0 {
+        SchemaRepr::Cedar(text) => (Arc::from("<schema>"), text.clone(), false),
+        SchemaRepr::Json(text) => (Arc::from("<schema>"), text.clone(), true),
+        SchemaRepr::File(path) => (
+            display(path),
+            read(path)?,
+            path.extension().is_some_and(|ext| ext == "json"),
+        ),
+    };
+    check_size(&origin, text.len())?;
+    let parsed = if json {
+        Schema::from_json_str(&text).map_err(|error| {
+            vec![
+                Diagnostic::new(DiagnosticKind::Schema, &origin, message_of(&error))
+                    .at(position(&error, &text)),
+            ]
+        })
+    } else {
+        Schema::from_cedarschema_str(&text)
+            .map(|(schema, _warnings)| schema)
+            .map_err(|error| schema_diagnostics(&error, &origin, &text))
+    };
+    match parsed {
+        Ok(schema) => Ok(Some(schema)),
+        Err(found) => {
+            diagnostics.extend(found);
+            Ok(None)
+        }
+    }
+}
+
+/// Cedar reports several schema syntax errors as related diagnostics of one error.
+fn schema_diagnostics(
+    error: &cedar_policy::CedarSchemaError,
+    origin: &str,
+    text: &str,
+) -> Vec<Diagnostic> {
+    let related: Vec<Diagnostic> = miette::Diagnostic::related(error)
+        .map(|items| {
+            items
+                .map(|item| {
+                    Diagnostic::new(DiagnosticKind::Schema, origin, message_of(item))
+                        .at(position(item, text))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if related.is_empty() {
+        vec![
+            Diagnostic::new(DiagnosticKind::Schema, origin, message_of(error))
+                .at(position(error, text)),
+        ]
+    } else {
+        related
+    }
+}
+
+fn load_entities(
+    source: Option<&EntitySource>,
+    schema: Option<&Schema>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Option<cedar_policy::Entities>, PolicyError> {
+    let (origin, text): (Arc<str>, Arc<str>) = match source.map(|s| &s.0) {
+        Some(EntityRepr::Json(text)) => (Arc::from("<entities>"), text.clone()),
+        Some(EntityRepr::File(path)) => (display(path), read(path)?),
+        None => (Arc::from("<entities>"), Arc::from("[]")),
+    };
+    check_size(&origin, text.len())?;
+    match cedar_policy::Entities::from_json_str(&text, schema) {
+        Ok(entities) => Ok(Some(entities)),
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::new(DiagnosticKind::Entities, &origin, message_of(&error))
+                    .at(position(&error, &text)),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The error's message followed by Cedar's help text, which often names the fix.
+fn message_of(error: &dyn miette::Diagnostic) -> String {
+    match error.help() {
+        Some(help) => format!("{error} (help: {help})"),
+        None => error.to_string(),
+    }
+}
+
+/// Line and column (1-based, columns in characters) of the error's first labelled span.
+fn position(error: &dyn miette::Diagnostic, text: &str) -> Option<(u32, u32)> {
+    let offset = error.labels()?.next()?.offset();
+    let before = text.get(..offset)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |tail| tail.chars().count())
+        + 1;
+    Some((
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    ))
+}
+
+fn read(path: &Path) -> Result<Arc<str>, PolicyError> {
+    let metadata = std::fs::metadata(path).map_err(|source| io(path, source))?;
+    if metadata.len() > MAX_SOURCE_BYTES as u64 {
+        return Err(PolicyError::TooLarge {
+            origin: path.display().to_string(),
+            size: metadata.len(),
+            limit: MAX_SOURCE_BYTES as u64,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
+    check_size(&path.display().to_string(), text.len())?;
+    Ok(Arc::from(text))
+}
+
+fn check_size(origin: &str, size: usize) -> Result<(), PolicyError> {
+    if size > MAX_SOURCE_BYTES {
+        return Err(PolicyError::TooLarge {
+            origin: origin.to_owned(),
+            size: size as u64,
+            limit: MAX_SOURCE_BYTES as u64,
+        });
+    }
+    Ok(())
+}
+
+fn display(path: &Path) -> Arc<str> {
+    Arc::from(path.display().to_string())
+}
+
+fn io(path: &Path, source: std::io::Error) -> PolicyError {
+    PolicyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(policies: &str) -> Sources {
+        Sources {
+            policies: PolicySource::text(policies),
+            shadow: None,
+            schema: None,
+            entities: None,
+        }
+    }
+
+    #[test]
+    fn ids_follow_source_order_and_annotations() {
+        let loaded = sources(
+            "permit(principal, action, resource);\n@id(\"named\") forbid(principal, action, resource);\npermit(principal, action, resource);",
+        )
+        .load()
+        .unwrap();
+        let mut ids: Vec<String> = loaded
+            .policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["named", "policy0", "policy2"]);
+    }
+
+    #[test]
+    fn every_syntax_error_is_reported_with_its_line() {
+        let err =
+            sources("permit(principal, action, resource);\n\npermit(principal, action resource);")
+                .load()
+                .unwrap_err();
+        let diagnostics = err.diagnostics();
+        assert!(!diagnostics.is_empty());
+        assert_eq!(diagnostics[0].kind(), DiagnosticKind::PolicySyntax);
+        assert_eq!(diagnostics[0].line(), Some(3));
+        assert_eq!(diagnostics[0].origin(), "<policies>");
+    }
+
+    #[test]
+    fn duplicate_and_empty_ids_are_rejected() {
+        let err = sources(
+            "@id(\"a\") permit(principal, action, resource);\n@id(\"a\") permit(principal, action, resource);\n@id(\"\") permit(principal, action, resource);",
+        )
+        .load()
+        .unwrap_err();
+        let kinds: Vec<_> = err.diagnostics().iter().map(Diagnostic::kind).collect();
+        assert_eq!(kinds, [DiagnosticKind::PolicyId, DiagnosticKind::PolicyId]);
+    }
+
+    #[test]
+    fn templates_are_refused() {
+        let err = sources("permit(principal == ?principal, action, resource);")
+            .load()
+            .unwrap_err();
+        assert_eq!(err.diagnostics()[0].kind(), DiagnosticKind::Template);
+    }
+
+    #[test]
+    fn oversized_text_is_refused_before_parsing() {
+        let big = " ".repeat(MAX_SOURCE_BYTES + 1);
+        let err = sources(&big).load().unwrap_err();
+        assert_eq!(err.reason(), "too_large");
+    }
+}
