@@ -65,6 +65,28 @@ impl Caller {
         }
     }
 
+    /// A caller from what the identity layers found: `None` when neither a token nor a
+    /// workload identity is known.
+    pub(crate) fn from_parts(
+        user: Option<VerifiedToken>,
+        workload: Option<PeerIdentity>,
+    ) -> Option<Self> {
+        if user.is_none() && workload.is_none() {
+            return None;
+        }
+        Some(Self {
+            user: user.map(Arc::new),
+            workload: workload.map(|w| Arc::new(w) as Arc<dyn WorkloadIdentity>),
+        })
+    }
+
+    /// A short name for logs: the token's subject, else the workload's SPIFFE ID.
+    pub(crate) fn display_name(&self) -> Option<&str> {
+        self.user()
+            .and_then(VerifiedToken::subject)
+            .or_else(|| self.workload().and_then(WorkloadIdentity::spiffe_id))
+    }
+
     /// The user's verified token, when there is one.
     #[must_use]
     pub fn user(&self) -> Option<&VerifiedToken> {

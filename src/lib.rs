@@ -4,17 +4,21 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `cli` | the `meshguard` command-line tool |
+//! | `axum` | [`axum`](crate::axum) extractors and rejections, axum's body for refusals, matched route templates for policies |
+//! | `tonic` | tonic's body for refusals; with `rustls`, peer identity from tonic's TLS connect info |
 //! | `remote-jwks` (default) | [`token::remote`]: JWKS over HTTPS and OpenID Connect discovery, cached and refreshed |
 //! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+pub mod axum;
+pub mod caller;
+pub mod guard;
 pub mod peer;
+pub mod policy;
 mod response;
 pub mod token;
 
-pub use response::{Refusal, RefusalBody, is_grpc};
-
-pub mod caller;
-pub mod policy;
+pub use response::{Refusal, RefusalBody, RenderFn, Stage, is_grpc};

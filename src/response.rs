@@ -47,34 +47,125 @@ impl RefusalBody for tonic::body::Body {
     }
 }
 
+/// Which step of the guard refused a request; a label for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The calling workload's certificate (mTLS or a trusted proxy's XFCC).
+    Peer,
+    /// The bearer token: missing, malformed, invalid, or not bound to the client certificate.
+    Token,
+    /// The token lacks a scope the route requires.
+    Scope,
+    /// The request could not be mapped to a Cedar request (bad path encoding, ...).
+    Request,
+    /// The Cedar policies denied the request.
+    Policy,
+}
+
+impl Stage {
+    /// A short, stable name: `peer`, `token`, `scope`, `request` or `policy`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Peer => "peer",
+            Self::Token => "token",
+            Self::Scope => "scope",
+            Self::Request => "request",
+            Self::Policy => "policy",
+        }
+    }
+}
+
 /// Why a request was refused, in the terms both protocols need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Refusal {
+    /// The step that refused.
+    pub stage: Stage,
     /// The HTTP status: 400, 401, 403 or 500.
     pub status: StatusCode,
+    /// The gRPC status code: 16 (UNAUTHENTICATED), 7 (PERMISSION_DENIED), 3
+    /// (INVALID_ARGUMENT) or 13 (INTERNAL).
+    pub grpc_status: u16,
     /// The RFC 6750 `error` attribute, when there is one (none when no credential was sent).
     pub error: Option<&'static str>,
     /// A short, fixed description safe to show the client (never token contents).
     pub description: &'static str,
     /// The stable reason string, for logs and metrics.
     pub reason: &'static str,
+    /// The scopes the route requires, space-separated, for `insufficient_scope` refusals.
+    pub scope: Option<String>,
 }
 
+/// Renders refusals in place of [`Refusal::render`]: given the refusal, the request's
+/// headers and the realm, the response to send. An empty body becomes an empty response
+/// body; any other text is sent as it is.
+pub type RenderFn = dyn Fn(&Refusal, &HeaderMap, &str) -> Response<String> + Send + Sync;
+
 impl Refusal {
-    /// The gRPC status code for this refusal.
-    pub fn grpc_code(&self) -> u16 {
-        match self.status {
+    /// A refusal by `stage` with `status` and the gRPC status that matches it.
+    #[must_use]
+    pub fn new(
+        stage: Stage,
+        status: StatusCode,
+        reason: &'static str,
+        description: &'static str,
+    ) -> Self {
+        let grpc_status = match status {
             StatusCode::UNAUTHORIZED => 16,
             StatusCode::FORBIDDEN => 7,
             StatusCode::BAD_REQUEST => 3,
             _ => 13,
+        };
+        Self {
+            stage,
+            status,
+            grpc_status,
+            error: None,
+            description,
+            reason,
+            scope: None,
         }
     }
 
+    /// Sets the RFC 6750 `error` attribute.
+    #[must_use]
+    pub fn with_error(mut self, error: &'static str) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    /// Sets the gRPC status code.
+    #[must_use]
+    pub fn with_grpc_status(mut self, code: u16) -> Self {
+        self.grpc_status = code;
+        self
+    }
+
+    /// Sets the `scope` attribute of the challenge.
+    #[must_use]
+    pub fn with_scope(mut self, scope: String) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// The gRPC status code for this refusal.
+    pub fn grpc_code(&self) -> u16 {
+        self.grpc_status
+    }
+
+    /// Whether the HTTP response carries a `WWW-Authenticate: Bearer` challenge: refusals
+    /// about the bearer token and its scopes do; refusals of the peer, of the request's
+    /// shape and of the policies are not about the token and do not.
+    #[must_use]
+    pub fn challenges(&self) -> bool {
+        matches!(self.stage, Stage::Token | Stage::Scope)
+    }
+
     /// Renders the refusal for a request with `request_headers`: a trailers-only gRPC
-    /// response for gRPC requests, otherwise an HTTP error with a `WWW-Authenticate`
-    /// challenge for 400/401/403 and a problem-details body.
+    /// response for gRPC requests, otherwise an HTTP error with a problem-details body and,
+    /// for token refusals, a `WWW-Authenticate` challenge.
     pub fn render<B: RefusalBody>(&self, request_headers: &HeaderMap, realm: &str) -> Response<B> {
         if is_grpc(request_headers) {
             return self.render_grpc();
@@ -86,11 +177,9 @@ impl Refusal {
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        let challenged = matches!(
-            self.status,
-            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
-        );
-        if challenged && let Ok(challenge) = HeaderValue::from_str(&self.challenge(realm)) {
+        if self.challenges()
+            && let Ok(challenge) = HeaderValue::from_str(&self.challenge(realm))
+        {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         response
@@ -100,7 +189,7 @@ impl Refusal {
         let mut response = Response::new(B::empty());
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from(self.grpc_code()));
+        headers.insert("grpc-status", HeaderValue::from(self.grpc_status));
         if let Ok(message) = HeaderValue::from_str(&percent_encode(self.description)) {
             headers.insert("grpc-message", message);
         }
@@ -115,6 +204,9 @@ impl Refusal {
                 ", error=\"{error}\", error_description=\"{}\"",
                 quoted_safe(self.description)
             ));
+            if let Some(scope) = &self.scope {
+                challenge.push_str(&format!(", scope=\"{}\"", quoted_safe(scope)));
+            }
         }
         challenge
     }
@@ -166,11 +258,10 @@ mod tests {
     use super::*;
 
     fn refusal(status: StatusCode, error: Option<&'static str>) -> Refusal {
-        Refusal {
-            status,
-            error,
-            description: "token has \"expired\"\\",
-            reason: "expired",
+        let refusal = Refusal::new(Stage::Token, status, "expired", "token has \"expired\"\\");
+        match error {
+            Some(error) => refusal.with_error(error),
+            None => refusal,
         }
     }
 

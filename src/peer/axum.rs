@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
 use super::acceptor::Acceptor;
-use super::forwarded::DirectPeer;
+use super::connect::MtlsConnectInfo;
 use super::identity::PeerIdentity;
 
 /// An [`axum::serve::Listener`] that terminates TLS with a rustls `ServerConfig` (see
@@ -138,37 +138,8 @@ impl AsyncWrite for MtlsStream {
     }
 }
 
-/// Connect info for [`MtlsListener`]: the client's address and identity, in every request's
-/// extensions as `ConnectInfo<MtlsConnectInfo>` when the app is served with
-/// `into_make_service_with_connect_info::<MtlsConnectInfo>()`.
-#[derive(Debug, Clone)]
-pub struct MtlsConnectInfo {
-    remote_addr: SocketAddr,
-    identity: Option<PeerIdentity>,
-}
-
-impl MtlsConnectInfo {
-    /// The client's socket address.
-    pub fn remote_addr(&self) -> SocketAddr {
-        self.remote_addr
-    }
-
-    /// The client's identity; `None` when it sent no certificate.
-    pub fn identity(&self) -> Option<&PeerIdentity> {
-        self.identity.as_ref()
-    }
-
-    /// This connection as the direct peer, for [`XfccPolicy::resolve`](super::XfccPolicy::resolve).
-    pub fn direct_peer(&self) -> DirectPeer<'_> {
-        DirectPeer::tcp(self.remote_addr, self.identity.as_ref())
-    }
-}
-
 impl Connected<IncomingStream<'_, MtlsListener>> for MtlsConnectInfo {
     fn connect_info(stream: IncomingStream<'_, MtlsListener>) -> Self {
-        Self {
-            remote_addr: *stream.remote_addr(),
-            identity: stream.io().identity.clone(),
-        }
+        Self::new(*stream.remote_addr(), stream.io().identity.clone())
     }
 }

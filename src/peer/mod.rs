@@ -41,9 +41,11 @@ mod authorize;
 #[cfg(all(feature = "axum", feature = "rustls"))]
 mod axum;
 mod binding;
+mod connect;
 mod error;
 mod forwarded;
 mod identity;
+mod layer;
 mod spiffe;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -53,12 +55,15 @@ mod xfcc;
 
 pub use authorize::{AuthorizeError, Authorizer};
 pub use binding::{BindingError, CertificateBinding};
+pub use connect::MtlsConnectInfo;
 pub use error::PeerError;
 pub use forwarded::{DirectPeer, ElementSelection, XFCC_HEADER, XfccPolicy, XfccPolicyBuilder};
 pub use identity::{
     IdentitySource, MAX_CERTIFICATE_LEN, MAX_CHAIN_LEN, MAX_PEM_LEN, PeerIdentity,
     certificates_from_pem,
 };
+pub use layer::PeerIdentityLayer;
+pub(crate) use layer::{peer_refusal, remote_ip};
 pub use spiffe::{MAX_SPIFFE_ID_LEN, MAX_TRUST_DOMAIN_LEN, SpiffeId, SpiffeIdError, TrustDomain};
 pub use xfcc::{
     DEFAULT_MAX_XFCC_ELEMENTS, DEFAULT_MAX_XFCC_LEN, MAX_XFCC_PAIRS, XfccElement, XfccError,
@@ -66,7 +71,7 @@ pub use xfcc::{
 };
 
 #[cfg(all(feature = "axum", feature = "rustls"))]
-pub use axum::{MtlsConnectInfo, MtlsListener, MtlsStream};
+pub use axum::{MtlsListener, MtlsStream};
 #[cfg(feature = "rustls")]
 pub use tls::{
     ClientRoots, MAX_BUNDLE_LEN, MAX_BUNDLE_ROOTS, TlsConfigError, identity_from_connection,

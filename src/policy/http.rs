@@ -186,6 +186,19 @@ impl MappedRequest {
     pub fn into_request(self, principal: EntityUid) -> Request {
         Request::new(principal, self.action, self.resource).with_context(self.context)
     }
+
+    /// Replaces the action, keeping resource and context.
+    #[must_use]
+    pub fn with_action(mut self, action: EntityUid) -> Self {
+        self.action = action;
+        self
+    }
+
+    /// The action, resource and context.
+    #[must_use]
+    pub fn into_parts(self) -> (EntityUid, EntityUid, Context) {
+        (self.action, self.resource, self.context)
+    }
 }
 
 /// Why a request could not be mapped; the request is then rejected as malformed (400) or

@@ -88,6 +88,13 @@ impl VerifierBuilder {
 }
 
 impl Verifier {
+    /// Whether any issuer's keys come from a remote source.
+    pub(crate) fn has_remote_sources(&self) -> bool {
+        self.issuers()
+            .iter()
+            .any(|issuer| matches!(issuer.keys, KeySource::Remote(_)))
+    }
+
     /// The condition of each remote key source, in configuration order; for readiness
     /// probes (see [`Health::is_ready`](super::Health::is_ready)) and metrics.
     pub fn remote_status(&self) -> Vec<RemoteStatus> {

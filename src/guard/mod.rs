@@ -1,0 +1,277 @@
+//! One builder composing meshguard's layers in the right order — peer identity, then the
+//! bearer token, then the policies — with per-route rules.
+//!
+//! # Example
+//!
+//! ```
+//! use meshguard::guard::{Guard, RouteRule};
+//! use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
+//! use meshguard::token::{Issuer, KeySet, Verifier};
+//!
+//! let keys = KeySet::hmac_secret("k1", b"demo-secret-that-is-at-least-32-bytes!")?;
+//! let verifier = Verifier::builder()
+//!     .issuer(Issuer::new("https://idp.example", keys).audience("orders"))
+//!     .build()?;
+//! let engine = PolicyEngine::builder(PolicySource::text(
+//!     r#"permit(principal, action == Action::"GET /orders/{id}", resource);"#,
+//! ))
+//! .build()?;
+//! let guard = Guard::builder()
+//!     .realm("orders")
+//!     .tokens(verifier)
+//!     .policies(engine, HttpMapping::conventions("orders"))
+//!     .public("/health")
+//!     .optional_token("GET /catalog")
+//!     .route("DELETE /orders/{id}", RouteRule::new().scopes(["orders:write"]))
+//!     .build()?;
+//! // axum: Router::new().route(...).layer(guard)
+//! // tonic: Server::builder().layer(guard)
+//! # let _ = guard;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod check;
+mod observe;
+mod pipeline;
+mod routes;
+mod service;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Response};
+use tower_layer::Layer;
+
+use crate::peer::{CertificateBinding, PeerIdentityLayer};
+use crate::policy::{AuthorizationLayer, HttpMapping, PolicyEngine};
+use crate::response::{Refusal, RenderFn};
+use crate::token::Verifier;
+use crate::token::layer::AuthenticationLayer;
+
+pub use check::{Denied, PolicyCheck};
+pub use observe::{DECISIONS_TOTAL, REJECTIONS_TOTAL};
+pub(crate) use pipeline::Pipeline;
+pub use routes::RouteRule;
+pub use service::{Guarded, ResponseFuture};
+
+use routes::{Route, Routes};
+
+/// Where meshguard's layers start: see [`Guard::builder`].
+#[derive(Debug, Clone, Copy)]
+pub struct Guard;
+
+impl Guard {
+    /// Starts a guard with no checks; add at least one.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder {
+            peer: None,
+            authn: None,
+            authz: None,
+            binding: CertificateBinding::default(),
+            routes: Vec::new(),
+            realm: None,
+            render: None,
+        }
+    }
+}
+
+/// Configures a [`GuardLayer`].
+#[must_use]
+pub struct GuardBuilder {
+    peer: Option<PeerIdentityLayer>,
+    authn: Option<AuthenticationLayer>,
+    authz: Option<AuthorizationLayer>,
+    binding: CertificateBinding,
+    routes: Vec<(String, RouteRule)>,
+    realm: Option<String>,
+    render: Option<Arc<RenderFn>>,
+}
+
+impl std::fmt::Debug for GuardBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardBuilder")
+            .field("peer", &self.peer)
+            .field("authn", &self.authn)
+            .field("authz", &self.authz)
+            .field("binding", &self.binding)
+            .field("routes", &self.routes)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GuardBuilder {
+    /// Identifies the calling workload first (see [`PeerIdentityLayer`]).
+    pub fn peer(mut self, layer: PeerIdentityLayer) -> Self {
+        self.peer = Some(layer);
+        self
+    }
+
+    /// Verifies `Authorization: Bearer` tokens with `verifier`.
+    pub fn tokens(self, verifier: Verifier) -> Self {
+        self.authentication(AuthenticationLayer::new(verifier))
+    }
+
+    /// Verifies bearer tokens as `layer` is configured (cookie, optional tokens, realm).
+    pub fn authentication(mut self, layer: AuthenticationLayer) -> Self {
+        self.authn = Some(layer);
+        self
+    }
+
+    /// Decides every admitted request with `engine`, mapping requests with `mapping`.
+    pub fn policies(self, engine: PolicyEngine, mapping: HttpMapping) -> Self {
+        self.authorization(AuthorizationLayer::new(engine, mapping))
+    }
+
+    /// Decides every admitted request as `layer` is configured.
+    pub fn authorization(mut self, layer: AuthorizationLayer) -> Self {
+        self.authz = Some(layer);
+        self
+    }
+
+    /// Whether tokens must be bound to the client certificate (RFC 8705). Defaults to
+    /// [`CertificateBinding::IfPresent`]: a token with `cnf["x5t#S256"]` must match the
+    /// peer's certificate.
+    pub fn certificate_binding(mut self, binding: CertificateBinding) -> Self {
+        self.binding = binding;
+        self
+    }
+
+    /// The `realm` of `WWW-Authenticate` challenges. Defaults to the authentication
+    /// layer's, `meshguard`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Applies `rule` to requests matching `pattern`: an optional method and an axum-style
+    /// path template (`GET /orders/{id}`, `/docs/{*rest}`). The first matching rule wins;
+    /// requests no rule matches get every check. Paths that are not in canonical form
+    /// match no rule.
+    pub fn route(mut self, pattern: impl Into<String>, rule: RouteRule) -> Self {
+        self.routes.push((pattern.into(), rule));
+        self
+    }
+
+    /// No check for requests matching `pattern` (see [`route`](Self::route)).
+    pub fn public(self, pattern: impl Into<String>) -> Self {
+        self.route(pattern, RouteRule::public())
+    }
+
+    /// An optional token for requests matching `pattern` (see
+    /// [`RouteRule::optional_token`]).
+    pub fn optional_token(self, pattern: impl Into<String>) -> Self {
+        self.route(pattern, RouteRule::new().optional_token())
+    }
+
+    /// Renders refusals with `render` instead of [`Refusal::render`]; given the refusal,
+    /// the request headers and the realm. An empty body is sent as an empty body.
+    pub fn render<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&Refusal, &HeaderMap, &str) -> Response<String> + Send + Sync + 'static,
+    {
+        self.render = Some(Arc::new(render));
+        self
+    }
+
+    /// The layer.
+    ///
+    /// # Errors
+    /// [`GuardError::NoChecks`] without any layer, [`GuardError::NoIdentity`] for policies
+    /// without a token or peer layer to identify the caller, [`GuardError::Route`] for a
+    /// pattern or rule that does not parse.
+    pub fn build(self) -> Result<GuardLayer, GuardError> {
+        if self.peer.is_none() && self.authn.is_none() && self.authz.is_none() {
+            return Err(GuardError::NoChecks);
+        }
+        if self.authz.is_some() && self.peer.is_none() && self.authn.is_none() {
+            return Err(GuardError::NoIdentity);
+        }
+        let mut routes = Routes::default();
+        for (pattern, rule) in self.routes {
+            let route = Route::new(&pattern, rule)
+                .map_err(|message| GuardError::Route { pattern, message })?;
+            routes.push(route);
+        }
+        let realm: Arc<str> = match (self.realm, &self.authn) {
+            (Some(realm), _) => Arc::from(realm),
+            (None, Some(authn)) => Arc::clone(authn.realm_name()),
+            (None, None) => Arc::from("meshguard"),
+        };
+        Ok(GuardLayer {
+            pipeline: Arc::new(Pipeline {
+                peer: self.peer,
+                authn: self.authn,
+                authz: self.authz,
+                binding: self.binding,
+                routes,
+                realm,
+                render: self.render,
+            }),
+        })
+    }
+}
+
+/// Why a [`GuardBuilder`] could not build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// No peer, token or policy layer was configured.
+    #[error("the guard has no checks: add peer identity, tokens or policies")]
+    NoChecks,
+    /// Policies were configured with nothing to identify the caller.
+    #[error("policies need a caller: add tokens or peer identity")]
+    NoIdentity,
+    /// A route pattern or rule is invalid.
+    #[error("route `{pattern}`: {message}")]
+    Route {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The composed layer: peer identity, bearer token, certificate binding, scopes and
+/// policies, in that order, with per-route rules. Cloning is cheap.
+#[derive(Clone)]
+pub struct GuardLayer {
+    pipeline: Arc<Pipeline>,
+}
+
+impl std::fmt::Debug for GuardLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("realm", &self.pipeline.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded::new(inner, Arc::clone(&self.pipeline))
+    }
+}
+
+/// What a guard leaves in the extensions of every request it admits, for extractors and
+/// handler-level checks: the realm of its challenges and its policy engine.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    realm: Arc<str>,
+    engine: Option<PolicyEngine>,
+}
+
+impl Admission {
+    /// The realm of `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The policy engine of the guard, when it has one.
+    #[must_use]
+    pub fn engine(&self) -> Option<&PolicyEngine> {
+        self.engine.as_ref()
+    }
+}

@@ -1,0 +1,239 @@
+//! [`PeerIdentityLayer`]: finds the calling workload's identity for each request — from the
+//! connection's verified client certificate, or from a trusted proxy's XFCC header — checks
+//! it against an [`Authorizer`], and puts the [`PeerIdentity`] into the request extensions.
+//!
+//! # Example
+//!
+//! ```
+//! use meshguard::peer::{Authorizer, PeerIdentityLayer, XfccPolicy};
+//!
+//! let layer = PeerIdentityLayer::new()
+//!     .authorize(Authorizer::member_of("example.org".parse()?))
+//!     .xfcc(XfccPolicy::builder().trust_loopback().build());
+//! // axum: Router::new().route(...).layer(layer)
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Request, StatusCode};
+use tower_layer::Layer;
+
+use super::authorize::Authorizer;
+use super::connect::MtlsConnectInfo;
+use super::error::PeerError;
+use super::forwarded::{DirectPeer, XFCC_HEADER, XfccPolicy};
+use super::identity::PeerIdentity;
+use crate::guard::{Guarded, Pipeline};
+use crate::response::{Refusal, Stage};
+
+/// Identifies the calling workload in front of a service.
+///
+/// The direct peer is read from the request extensions: [`MtlsConnectInfo`] (also inside
+/// axum's `ConnectInfo`, as [`MtlsListener`](super::MtlsListener) provides it) or, under
+/// tonic, the TLS connect info of its server. When the direct peer is a proxy trusted by
+/// the [`XfccPolicy`], the caller is the client its XFCC header names; XFCC headers from
+/// anyone else are removed from the request.
+///
+/// Refusals: no identity when one is required → 403 (gRPC UNAUTHENTICATED); a certificate
+/// that breaks the identity rules → 403 (gRPC UNAUTHENTICATED); an identity the
+/// [`Authorizer`] rejects → 403 (gRPC PERMISSION_DENIED); an unparsable header from a
+/// trusted proxy → 400. None of them carries a `WWW-Authenticate` challenge: they are not
+/// about a bearer token. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct PeerIdentityLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    authorizer: Option<Authorizer>,
+    xfcc: XfccPolicy,
+    required: bool,
+}
+
+impl Default for PeerIdentityLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerIdentityLayer {
+    /// A layer requiring a peer identity, accepting any verified one, believing no XFCC.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                authorizer: None,
+                xfcc: XfccPolicy::disabled(),
+                required: true,
+            }),
+        }
+    }
+
+    /// Refuses peers that `authorizer` does not accept (403 / PERMISSION_DENIED).
+    #[must_use]
+    pub fn authorize(self, authorizer: Authorizer) -> Self {
+        self.with(|config| config.authorizer = Some(authorizer))
+    }
+
+    /// When to believe `x-forwarded-client-cert`. Defaults to never.
+    #[must_use]
+    pub fn xfcc(self, policy: XfccPolicy) -> Self {
+        self.with(|config| config.xfcc = policy)
+    }
+
+    /// Lets requests without a peer identity through; an identity that is present is still
+    /// checked. Defaults to requiring one.
+    #[must_use]
+    pub fn optional(self) -> Self {
+        self.with(|config| config.required = false)
+    }
+
+    fn with(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        change(&mut config);
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The identity of the caller of `request`, or the refusal to answer with. Removes XFCC
+    /// headers that did not come from a trusted proxy.
+    pub(crate) fn identify<B>(
+        &self,
+        request: &mut Request<B>,
+    ) -> Result<Option<PeerIdentity>, Refusal> {
+        let config = &*self.config;
+        let (remote, own) = direct_peer(request).map_err(|error| peer_refusal(&error))?;
+        let identity = match remote {
+            Some(addr) => {
+                let direct = DirectPeer::tcp(addr, own.as_ref());
+                let identity = config
+                    .xfcc
+                    .resolve(&direct, request.headers())
+                    .map_err(|error| peer_refusal(&error))?;
+                config.xfcc.strip_untrusted(&direct, request.headers_mut());
+                identity
+            }
+            // Nothing is known about the connection, so no proxy can be trusted.
+            None => {
+                request.headers_mut().remove(XFCC_HEADER);
+                own
+            }
+        };
+        match (&identity, &config.authorizer) {
+            (None, _) if config.required => Err(peer_refusal(&PeerError::NoCertificate)),
+            (Some(peer), Some(authorizer)) => match authorizer.authorize(peer) {
+                Ok(()) => Ok(identity),
+                Err(error) => Err(Refusal::new(
+                    Stage::Peer,
+                    StatusCode::FORBIDDEN,
+                    error.reason(),
+                    "the calling workload is not allowed",
+                )),
+            },
+            _ => Ok(identity),
+        }
+    }
+}
+
+impl<S> Layer<S> for PeerIdentityLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded::new(inner, Arc::new(Pipeline::peer_only(self.clone())))
+    }
+}
+
+/// The refusal for a request whose peer identity could not be established.
+pub(crate) fn peer_refusal(error: &PeerError) -> Refusal {
+    match error {
+        PeerError::Xfcc(_) | PeerError::XfccMultipleHeaders => Refusal::new(
+            Stage::Peer,
+            StatusCode::BAD_REQUEST,
+            error.reason(),
+            "the forwarded client certificate header is malformed",
+        ),
+        PeerError::NoCertificate | PeerError::XfccElementMissing => Refusal::new(
+            Stage::Peer,
+            StatusCode::FORBIDDEN,
+            error.reason(),
+            "a client certificate is required",
+        )
+        .with_grpc_status(16),
+        _ => Refusal::new(
+            Stage::Peer,
+            StatusCode::FORBIDDEN,
+            error.reason(),
+            "the client certificate is not acceptable",
+        )
+        .with_grpc_status(16),
+    }
+}
+
+/// The connection's remote address and its own certificate identity, from whatever the
+/// server put into the extensions.
+fn direct_peer<B>(
+    request: &Request<B>,
+) -> Result<(Option<SocketAddr>, Option<PeerIdentity>), PeerError> {
+    let extensions = request.extensions();
+    if let Some(info) = extensions.get::<MtlsConnectInfo>() {
+        return Ok((Some(info.remote_addr()), info.identity().cloned()));
+    }
+    #[cfg(feature = "axum")]
+    {
+        use axum::extract::ConnectInfo;
+        if let Some(ConnectInfo(info)) = extensions.get::<ConnectInfo<MtlsConnectInfo>>() {
+            return Ok((Some(info.remote_addr()), info.identity().cloned()));
+        }
+        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Ok((Some(*addr), None));
+        }
+    }
+    #[cfg(all(feature = "tonic", feature = "rustls"))]
+    {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
+            // tonic keeps the verified chain, not an identity: it is read per request.
+            let identity = match tls.peer_certs() {
+                Some(chain) => Some(PeerIdentity::from_der_chain(&chain)?),
+                None => None,
+            };
+            return Ok((tls.get_ref().remote_addr(), identity));
+        }
+        if let Some(tcp) = extensions.get::<TcpConnectInfo>() {
+            return Ok((tcp.remote_addr(), None));
+        }
+    }
+    Ok((None, None))
+}
+
+/// The client's IP address, when the server recorded the connection.
+pub(crate) fn remote_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    if let Some(info) = extensions.get::<MtlsConnectInfo>() {
+        return Some(info.remote_addr().ip());
+    }
+    #[cfg(feature = "axum")]
+    {
+        use axum::extract::ConnectInfo;
+        if let Some(ConnectInfo(info)) = extensions.get::<ConnectInfo<MtlsConnectInfo>>() {
+            return Some(info.remote_addr().ip());
+        }
+        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+    }
+    #[cfg(all(feature = "tonic", feature = "rustls"))]
+    {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
+            return tls.get_ref().remote_addr().map(|addr| addr.ip());
+        }
+        if let Some(tcp) = extensions.get::<TcpConnectInfo>() {
+            return tcp.remote_addr().map(|addr| addr.ip());
+        }
+    }
+    None
+}

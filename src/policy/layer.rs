@@ -1,0 +1,163 @@
+//! [`AuthorizationLayer`]: decides each request with the Cedar policies, as the caller the
+//! layers in front of it identified, and puts the [`Decision`] into the request extensions.
+//!
+//! # Example
+//!
+//! ```
+//! use meshguard::policy::{AuthorizationLayer, HttpMapping, PolicyEngine, PolicySource};
+//!
+//! let engine = PolicyEngine::builder(PolicySource::text(
+//!     r#"permit(principal, action == Action::"GET /orders/{id}", resource);"#,
+//! ))
+//! .build()?;
+//! let layer = AuthorizationLayer::new(engine, HttpMapping::conventions("orders"));
+//! // Behind an identity layer; prefer `meshguard::guard::Guard`, which keeps the order.
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{Request, StatusCode};
+use tower_layer::Layer;
+
+use super::decision::{Decision, DenyCause};
+use super::engine::PolicyEngine;
+use super::http::{HttpInput, HttpMapping};
+use super::values::EntityUid;
+use crate::caller::Caller;
+use crate::guard::{Guarded, Pipeline};
+use crate::response::{Refusal, Stage};
+use crate::token::Clock;
+
+/// Decides requests with a [`PolicyEngine`] in front of a service.
+///
+/// The caller is taken from the request extensions ([`Caller`], or the
+/// [`VerifiedToken`](crate::token::VerifiedToken) and
+/// [`PeerIdentity`](crate::peer::PeerIdentity) that the identity layers put there); the
+/// action, resource and context come from the [`HttpMapping`], with axum's matched route
+/// template when there is one. A denial answers 403 (gRPC PERMISSION_DENIED) without a
+/// bearer challenge; a request that cannot be mapped answers 400; a request with no caller
+/// is refused (401 when it brought no credentials). Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct AuthorizationLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    engine: PolicyEngine,
+    mapping: HttpMapping,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl AuthorizationLayer {
+    /// Decides with `engine`, mapping requests with `mapping`.
+    pub fn new(engine: PolicyEngine, mapping: HttpMapping) -> Self {
+        Self {
+            config: Arc::new(Config {
+                engine,
+                mapping,
+                clock: None,
+            }),
+        }
+    }
+
+    /// The clock giving `context.time`. Defaults to the system clock.
+    #[must_use]
+    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        config.clock = Some(clock);
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The engine deciding the requests.
+    #[must_use]
+    pub fn engine(&self) -> &PolicyEngine {
+        &self.config.engine
+    }
+
+    /// Decides `request` for `caller`: the refusal when the request cannot be mapped or is
+    /// denied, otherwise the allowing decision.
+    pub(crate) fn decide<B>(
+        &self,
+        request: &Request<B>,
+        caller: &Caller,
+        template: Option<&str>,
+        action: Option<&EntityUid>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Decision, Box<(Refusal, Option<Decision>)>> {
+        let config = &*self.config;
+        let now = match &config.clock {
+            Some(clock) => {
+                SystemTime::UNIX_EPOCH
+                    + Duration::from_secs(u64::try_from(clock.unix_seconds()).unwrap_or(0))
+            }
+            None => SystemTime::now(),
+        };
+        let mut input = HttpInput::from_request(request, now);
+        if let Some(template) = matched_route(request).or(template) {
+            input = input.with_route(template);
+        }
+        if let Some(ip) = client_ip {
+            input = input.with_client_ip(ip);
+        }
+        let mapped = config.mapping.map(&input).map_err(|error| {
+            let refusal = Refusal::new(
+                Stage::Request,
+                StatusCode::BAD_REQUEST,
+                error.reason(),
+                "the request cannot be mapped to a policy request",
+            );
+            Box::new((refusal, None))
+        })?;
+        let mapped = match action {
+            Some(action) => mapped.with_action(action.clone()),
+            None => mapped,
+        };
+        let (action, resource, context) = mapped.into_parts();
+        let decision = config.engine.authorize(caller, &action, &resource, context);
+        if decision.is_allow() {
+            return Ok(decision);
+        }
+        let reason = decision
+            .details()
+            .cause()
+            .map_or(DenyCause::Error.as_str(), DenyCause::as_str);
+        let refusal = Refusal::new(
+            Stage::Policy,
+            StatusCode::FORBIDDEN,
+            reason,
+            "the request is not allowed",
+        );
+        Err(Box::new((refusal, Some(decision))))
+    }
+}
+
+impl<S> Layer<S> for AuthorizationLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded::new(inner, Arc::new(Pipeline::authorization_only(self.clone())))
+    }
+}
+
+/// axum's route template of the request, such as `/orders/{id}`.
+fn matched_route<B>(request: &Request<B>) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    {
+        request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str)
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = request;
+        None
+    }
+}
