@@ -34,6 +34,7 @@ fn warm_path(c: &mut Criterion) {
         .block_on(
             Verifier::builder()
                 .issuer(Issuer::remote(ISS, RemoteJwks::url(server.jwks_url())).audience(AUDIENCE))
+                .token_cache(0)
                 .build_async(),
         )
         .unwrap();
@@ -42,6 +43,7 @@ fn warm_path(c: &mut Criterion) {
             Issuer::new(ISS, KeySet::from_jwks_json(document.as_bytes()).unwrap())
                 .audience(AUDIENCE),
         )
+        .token_cache(0)
         .build()
         .unwrap();
     let token = key.token(ISS);

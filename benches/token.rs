@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
+use meshguard::token::{Algorithm, DEFAULT_TOKEN_CACHE, Issuer, KeySet, TokenSigner, Verifier};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 
@@ -31,7 +31,10 @@ struct Case {
     name: &'static str,
     alg: Algorithm,
     token: String,
+    /// Verifies every time: the token cache is off.
     verifier: Verifier,
+    /// The same verifier with its token cache, as services run it.
+    cached: Verifier,
     /// The raw ring check of the same signing input and signature.
     floor: Floor,
     decoding_key: jsonwebtoken::DecodingKey,
@@ -49,9 +52,10 @@ fn claims() -> serde_json::Value {
     })
 }
 
-fn verifier(keys: KeySet) -> Verifier {
+fn verifier(keys: KeySet, cache: usize) -> Verifier {
     Verifier::builder()
         .issuer(Issuer::new(ISS, keys).audience(AUD))
+        .token_cache(cache)
         .build()
         .unwrap_or_else(|e| panic!("bench configuration: {e}"))
 }
@@ -72,7 +76,14 @@ fn cases() -> Vec<Case> {
         name: "HS256",
         alg: Algorithm::HS256,
         token: sign(Algorithm::HS256, HMAC_SECRET),
-        verifier: verifier(KeySet::hmac_secret("k1", HMAC_SECRET).unwrap_or_default()),
+        verifier: verifier(
+            KeySet::hmac_secret("k1", HMAC_SECRET).unwrap_or_default(),
+            0,
+        ),
+        cached: verifier(
+            KeySet::hmac_secret("k1", HMAC_SECRET).unwrap_or_default(),
+            DEFAULT_TOKEN_CACHE,
+        ),
         floor: Box::new(move |input, sig| ring::hmac::verify(&hmac, input, sig).is_ok()),
         decoding_key: jsonwebtoken::DecodingKey::from_secret(HMAC_SECRET)
             .unwrap_or_else(|e| panic!("{e}")),
@@ -94,7 +105,14 @@ fn cases() -> Vec<Case> {
         name: "RS256",
         alg: Algorithm::RS256,
         token: sign_pem(Algorithm::RS256, &rsa_private),
-        verifier: verifier(KeySet::from_pem(rsa_public.as_bytes()).unwrap_or_default()),
+        verifier: verifier(
+            KeySet::from_pem(rsa_public.as_bytes()).unwrap_or_default(),
+            0,
+        ),
+        cached: verifier(
+            KeySet::from_pem(rsa_public.as_bytes()).unwrap_or_default(),
+            DEFAULT_TOKEN_CACHE,
+        ),
         floor: Box::new(move |input, sig| {
             signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &floor_key)
                 .verify(input, sig)
@@ -120,7 +138,14 @@ fn cases() -> Vec<Case> {
         name: "ES256",
         alg: Algorithm::ES256,
         token: sign(Algorithm::ES256, ec_pkcs8.as_ref()),
-        verifier: verifier(KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default()),
+        verifier: verifier(
+            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
+            0,
+        ),
+        cached: verifier(
+            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
+            DEFAULT_TOKEN_CACHE,
+        ),
         floor: Box::new(move |input, sig| {
             signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &floor_point)
                 .verify(input, sig)
@@ -140,7 +165,14 @@ fn cases() -> Vec<Case> {
         name: "EdDSA",
         alg: Algorithm::EdDSA,
         token: sign(Algorithm::EdDSA, ed_pkcs8.as_ref()),
-        verifier: verifier(KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default()),
+        verifier: verifier(
+            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
+            0,
+        ),
+        cached: verifier(
+            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
+            DEFAULT_TOKEN_CACHE,
+        ),
         floor: Box::new(move |input, sig| {
             signature::UnparsedPublicKey::new(&signature::ED25519, &floor_public)
                 .verify(input, sig)
@@ -195,6 +227,9 @@ fn bench_verify(c: &mut Criterion) {
         });
         group.bench_function("meshguard Verifier", |b| {
             b.iter(|| case.verifier.verify(black_box(&case.token)).is_ok())
+        });
+        group.bench_function("meshguard Verifier, cached", |b| {
+            b.iter(|| case.cached.verify(black_box(&case.token)).is_ok())
         });
         group.bench_function("jsonwebtoken decode", |b| {
             b.iter(|| {

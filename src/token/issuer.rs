@@ -293,29 +293,7 @@ impl PreparedIssuer {
                 return Err(TokenError::InvalidType);
             }
         }
-        match claims.exp {
-            // RFC 7519 §4.1.4: the current time must be before `exp`.
-            Some(exp) if now >= exp.saturating_add(self.leeway) => return Err(TokenError::Expired),
-            Some(exp) => {
-                if let Some(max) = self.max_lifetime
-                    && exp.saturating_sub(now) > max
-                {
-                    return Err(TokenError::LifetimeExceeded);
-                }
-            }
-            None if self.require_exp => return Err(TokenError::MissingClaim("exp".into())),
-            None => {}
-        }
-        if let Some(nbf) = claims.nbf
-            && now.saturating_add(self.leeway) < nbf
-        {
-            return Err(TokenError::NotYetValid);
-        }
-        if let Some(iat) = claims.iat
-            && iat > now.saturating_add(self.leeway)
-        {
-            return Err(TokenError::IssuedInFuture);
-        }
+        self.check_times(claims.exp, claims.nbf, claims.iat, now)?;
         if let Some(expected) = &self.issuer {
             match &claims.iss {
                 Some(iss) if iss == expected => {}
@@ -333,6 +311,41 @@ impl PreparedIssuer {
         }
         if let Some(missing) = self.required_claims.iter().find(|c| !claims.has(c)) {
             return Err(TokenError::MissingClaim(missing.as_str().into()));
+        }
+        Ok(())
+    }
+
+    /// The time checks: `exp`, the maximum lifetime, `nbf` and `iat`, each with leeway.
+    /// Also run on a cached token, whose other claims cannot change.
+    pub(crate) fn check_times(
+        &self,
+        exp: Option<i64>,
+        nbf: Option<i64>,
+        iat: Option<i64>,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        match exp {
+            // RFC 7519 §4.1.4: the current time must be before `exp`.
+            Some(exp) if now >= exp.saturating_add(self.leeway) => return Err(TokenError::Expired),
+            Some(exp) => {
+                if let Some(max) = self.max_lifetime
+                    && exp.saturating_sub(now) > max
+                {
+                    return Err(TokenError::LifetimeExceeded);
+                }
+            }
+            None if self.require_exp => return Err(TokenError::MissingClaim("exp".into())),
+            None => {}
+        }
+        if let Some(nbf) = nbf
+            && now.saturating_add(self.leeway) < nbf
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if let Some(iat) = iat
+            && iat > now.saturating_add(self.leeway)
+        {
+            return Err(TokenError::IssuedInFuture);
         }
         Ok(())
     }

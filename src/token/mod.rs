@@ -21,6 +21,7 @@
 
 mod algorithm;
 pub mod bearer;
+mod cache;
 mod claims;
 mod clock;
 pub mod crypto;
@@ -44,4 +45,4 @@ pub use error::{BearerError, BuilderError, KeyError, TokenError};
 pub use issuer::{DEFAULT_LEEWAY, Issuer};
 pub use keys::{KeySet, MAX_KEY_DOCUMENT_BYTES, VerificationKey};
 pub use signer::{SignError, TokenSigner};
-pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verifier, VerifierBuilder};
+pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, DEFAULT_TOKEN_CACHE, Verifier, VerifierBuilder};

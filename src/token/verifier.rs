@@ -6,6 +6,7 @@ use std::sync::Arc;
 use base64_simd::{Out, URL_SAFE_NO_PAD};
 
 use super::algorithm::Algorithm;
+use super::cache::{Entry, KeysPin, TokenCache};
 use super::claims::{Pending, VerifiedToken};
 use super::clock::{Clock, SystemClock};
 use super::error::{BuilderError, TokenError};
@@ -14,6 +15,10 @@ use super::json;
 
 /// The default bound on a token's length: 16 KiB, checked before anything is decoded.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The default number of verified tokens a [`Verifier`] remembers (see
+/// [`VerifierBuilder::token_cache`]).
+pub const DEFAULT_TOKEN_CACHE: usize = 1024;
 
 /// Verifies JWT access tokens against one or more configured issuers.
 ///
@@ -54,6 +59,7 @@ struct Inner {
     issuers: Vec<PreparedIssuer>,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    cache: Option<TokenCache>,
 }
 
 impl Verifier {
@@ -63,6 +69,7 @@ impl Verifier {
             issuers: Vec::new(),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
+            cache: DEFAULT_TOKEN_CACHE,
         }
     }
 
@@ -82,6 +89,11 @@ impl Verifier {
             return Err(TokenError::TooLarge {
                 limit: inner.max_token_bytes,
             });
+        }
+        if let Some(cache) = &inner.cache
+            && let Some(token) = inner.cached(cache, token)
+        {
+            return Ok(token);
         }
         let parts = split(token)?;
         let mut header_buffer = PartBuffer::new();
@@ -129,7 +141,18 @@ impl Verifier {
             None => parse_claims(&payload)?,
         };
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
-        Ok(Pending::new(&header, alg, claims).with_payload(payload))
+        let verified = Pending::new(&header, alg, claims).with_payload(payload);
+        if let Some(cache) = &inner.cache
+            && let Some(index) = inner.issuers.iter().position(|i| std::ptr::eq(i, issuer))
+        {
+            let entry = Entry {
+                token: verified.clone(),
+                issuer: index,
+                keys: KeysPin::of(&keys),
+            };
+            cache.insert(token, entry);
+        }
+        Ok(verified)
     }
 }
 
@@ -154,6 +177,26 @@ impl Verifier {
 }
 
 impl Inner {
+    /// A token verified before, when nothing that decided it has changed since: the keys
+    /// of its issuer are the same snapshot, and its time claims still hold now.
+    fn cached(&self, cache: &TokenCache, token: &str) -> Option<VerifiedToken> {
+        let entry = cache.get(token)?;
+        let issuer = self.issuers.get(entry.issuer)?;
+        let current = issuer.keys.load().ok()?;
+        let verified = &entry.token;
+        let times = issuer.check_times(
+            verified.expires_at(),
+            verified.not_before(),
+            verified.issued_at(),
+            self.clock.unix_seconds(),
+        );
+        if !entry.keys.is_current(&current) || times.is_err() {
+            cache.remove(token);
+            return None;
+        }
+        Some(entry.token)
+    }
+
     /// The issuer whose `iss` the token names; only called with two or more issuers.
     fn select_issuer(&self, iss: Option<&str>) -> Result<&PreparedIssuer, TokenError> {
         let iss = iss.ok_or(TokenError::MissingClaim("iss".into()))?;
@@ -189,6 +232,7 @@ pub struct VerifierBuilder {
     issuers: Vec<Issuer>,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
+    cache: usize,
 }
 
 impl VerifierBuilder {
@@ -201,6 +245,20 @@ impl VerifierBuilder {
     /// Bounds the token length in bytes. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub fn max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = max;
+        self
+    }
+
+    /// How many verified tokens to remember; `0` turns the cache off. Defaults to
+    /// [`DEFAULT_TOKEN_CACHE`].
+    ///
+    /// A token verified before is answered from the cache after re-checking only what can
+    /// change: its `exp`, `nbf`, `iat` and lifetime against the clock, and that its
+    /// issuer's keys are still the ones that verified it (a remote refresh or rotation
+    /// empties the cache's view of that issuer). Refused tokens are never cached. Each
+    /// entry holds its token text; the memory bound is about `capacity` × the token size
+    /// (at most [`max_token_bytes`](Self::max_token_bytes)).
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.cache = capacity;
         self
     }
 
@@ -239,6 +297,7 @@ impl VerifierBuilder {
                 issuers,
                 max_token_bytes: self.max_token_bytes,
                 clock: self.clock,
+                cache: (self.cache > 0).then(|| TokenCache::new(self.cache)),
             }),
         })
     }

@@ -356,6 +356,11 @@ impl TestKey {
             .unwrap()
     }
 
+    /// A token with exactly `claims`, signed with this key.
+    pub fn token_with_claims(&self, claims: &Value) -> String {
+        self.signer.sign(claims).unwrap()
+    }
+
     /// A token for `iss` with exactly `header` as its JOSE header, signed with this key.
     pub fn token_with_header(&self, header: &Value, iss: &str) -> String {
         let claims = json!({ "iss": iss, "aud": AUDIENCE, "sub": "alice", "exp": EXP });
