@@ -4,7 +4,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `cli` | the `meshguard` command-line tool |
-//! | `axum` | [`axum`](crate::axum) extractors and rejections, axum's body for refusals, matched route templates for policies |
+//! | `axum` | `meshguard::axum`: extractors and rejections, axum's body for refusals, matched route templates for policies |
 //! | `tonic` | tonic's body for refusals; with `rustls`, peer identity from tonic's TLS connect info |
 //! | `remote-jwks` (default) | [`token::remote`]: JWKS over HTTPS and OpenID Connect discovery, cached and refreshed |
 //! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |

@@ -7,7 +7,7 @@ use super::identity::PeerIdentity;
 
 /// The client's address and verified identity, read once per connection.
 ///
-/// [`MtlsListener`](super::MtlsListener) provides it to axum as
+/// `MtlsListener` (features `axum` and `rustls`) provides it to axum as
 /// `ConnectInfo<MtlsConnectInfo>` when the app is served with
 /// `into_make_service_with_connect_info::<MtlsConnectInfo>()`. A server of your own (plain
 /// hyper, a unix socket) can insert it into each request's extensions itself; the

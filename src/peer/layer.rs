@@ -32,7 +32,7 @@ use crate::response::{Refusal, Stage};
 /// Identifies the calling workload in front of a service.
 ///
 /// The direct peer is read from the request extensions: [`MtlsConnectInfo`] (also inside
-/// axum's `ConnectInfo`, as [`MtlsListener`](super::MtlsListener) provides it) or, under
+/// axum's `ConnectInfo`, as `MtlsListener` (features `axum` and `rustls`) provides it) or, under
 /// tonic, the TLS connect info of its server. When the direct peer is a proxy trusted by
 /// the [`XfccPolicy`], the caller is the client its XFCC header names; XFCC headers from
 /// anyone else are removed from the request.
