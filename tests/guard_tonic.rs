@@ -843,3 +843,138 @@ async fn guard_reads_the_peer_from_tonics_own_tls_too() {
         "the request is not allowed",
     );
 }
+
+/// What a tonic interceptor behind the guard saw in the request extensions of each call.
+type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An interceptor recording the caller and the decision the guard left for the handler;
+/// a call without them is refused, so a guard that forgot them cannot pass.
+fn recorder(seen: Seen) -> impl tonic::service::Interceptor + Clone {
+    move |request: tonic::Request<()>| {
+        let extensions = request.extensions();
+        let caller = extensions
+            .get::<meshguard::caller::Caller>()
+            .ok_or_else(|| Status::internal("no Caller"))?;
+        let decision = extensions
+            .get::<meshguard::policy::Decision>()
+            .ok_or_else(|| Status::internal("no Decision"))?;
+        let peer = extensions
+            .get::<PeerIdentity>()
+            .ok_or_else(|| Status::internal("no PeerIdentity"))?;
+        let user = extensions
+            .get::<meshguard::token::VerifiedToken>()
+            .and_then(|token| token.subject())
+            .unwrap_or("-");
+        let policies: Vec<String> = decision
+            .policy_ids()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        seen.lock().unwrap().push(format!(
+            "user={user} caller.user={} caller.workload={} peer={} allow={} policies={}",
+            caller
+                .user()
+                .and_then(|token| token.subject())
+                .unwrap_or("-"),
+            caller
+                .workload()
+                .and_then(|workload| workload.spiffe_id())
+                .unwrap_or("-"),
+            peer.spiffe_id().map_or("-", |id| id.as_str()),
+            decision.is_allow(),
+            policies.join(","),
+        ));
+        Ok(request)
+    }
+}
+
+#[tokio::test]
+async fn admitted_calls_carry_the_caller_and_decision_to_the_tonic_service() {
+    let pki = Pki::new();
+    let seen = Seen::default();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let service =
+        tonic::service::interceptor::InterceptedService::new(health, recorder(seen.clone()));
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let incoming = TlsIncoming::new(tcp, pki.server_config());
+    let addr = incoming.local_addr().unwrap();
+    let guard = token_guard();
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(guard)
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap();
+    });
+    let channel = channel(addr, &pki.ca, &pki.ca.svid(CART)).await;
+    assert_eq!(
+        check(&channel, Some(&bearer(&token("alice"))))
+            .await
+            .unwrap(),
+        WireStatus::Serving
+    );
+    // A refused call never reaches the service.
+    assert_refused(
+        watch(&channel, Some(&bearer(&token("bob")))).await,
+        Code::PermissionDenied,
+        "the request is not allowed",
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [format!(
+            "user=alice caller.user=alice caller.workload={CART} peer={CART} allow=true \
+             policies=alice-health"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn separate_layers_stack_on_a_tonic_server() {
+    // The three layers one by one, outermost first, instead of the Guard builder: each
+    // reads the identities the ones in front of it left in the extensions.
+    let pki = Pki::new();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let incoming = TlsIncoming::new(tcp, pki.server_config());
+    let addr = incoming.local_addr().unwrap();
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(PeerIdentityLayer::new().authorize(Authorizer::id(CART.parse().unwrap())))
+            .layer(meshguard::token::layer::AuthenticationLayer::new(verifier()))
+            .layer(meshguard::policy::AuthorizationLayer::new(
+                engine(),
+                HttpMapping::grpc("health"),
+            ))
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap();
+    });
+    let cart = channel(addr, &pki.ca, &pki.ca.svid(CART)).await;
+    assert_eq!(
+        check(&cart, Some(&bearer(&token("alice")))).await.unwrap(),
+        WireStatus::Serving
+    );
+    assert_refused(
+        watch(&cart, Some(&bearer(&token("bob")))).await,
+        Code::PermissionDenied,
+        "the request is not allowed",
+    );
+    assert_refused(
+        check(&cart, Some(&bearer(&expired("alice")))).await,
+        Code::Unauthenticated,
+        "the token has expired",
+    );
+    assert_refused(
+        check(&cart, None).await,
+        Code::Unauthenticated,
+        "a bearer token is required",
+    );
+    let ads = channel(addr, &pki.ca, &pki.ca.svid(ADS)).await;
+    assert_refused(
+        check(&ads, Some(&bearer(&token("alice")))).await,
+        Code::PermissionDenied,
+        "the calling workload is not allowed",
+    );
+}
