@@ -685,6 +685,30 @@ async fn refusals_are_trailers_only_responses_on_the_wire() {
 }
 
 #[tokio::test]
+async fn grpc_media_type_is_recognised_in_any_case() {
+    // RFC 9110 §8.3.1: type and subtype are case-insensitive.
+    let pki = Pki::new();
+    let addr = serve(&pki, token_guard()).await;
+    let (head, body, trailers) = raw_h2(
+        addr,
+        &pki,
+        &pki.ca.svid(CART),
+        CHECK,
+        &[
+            ("content-type", "Application/gRPC+proto"),
+            ("te", "trailers"),
+        ],
+        Bytes::from_static(&EMPTY_MESSAGE),
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["grpc-status"], "16");
+    assert!(head.headers.get("www-authenticate").is_none());
+    assert!(body.is_empty());
+    assert!(trailers.is_none());
+}
+
+#[tokio::test]
 async fn non_grpc_requests_to_the_same_server_get_http_refusals() {
     let pki = Pki::new();
     let addr = serve(&pki, token_guard()).await;
