@@ -12,6 +12,8 @@
 )]
 
 mod peer_support;
+#[cfg(feature = "remote-jwks")]
+mod remote_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -1000,5 +1002,60 @@ async fn separate_layers_stack_on_a_tonic_server() {
         check(&ads, Some(&bearer(&token("alice")))).await,
         Code::PermissionDenied,
         "the calling workload is not allowed",
+    );
+}
+
+/// The guard waiting for a remote key source inside tonic: a token signed with a key the
+/// issuer published after start-up is verified once the JWKS is fetched again.
+#[cfg(feature = "remote-jwks")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_signing_key_is_fetched_while_the_calls_wait() {
+    use meshguard::token::remote::RemoteJwks;
+    use remote_support::{AUDIENCE, JwksServer, TestKey, jwks};
+
+    const ISS: &str = "https://idp.test";
+    let old = TestKey::es256("2024-01");
+    let server = JwksServer::start(jwks(&[&old])).await;
+    let verifier = Verifier::builder()
+        .issuer(Issuer::remote(ISS, RemoteJwks::url(server.jwks_url())).audience(AUDIENCE))
+        .build_async()
+        .await
+        .unwrap();
+    let pki = Pki::new();
+    let guard = Guard::builder()
+        .peer(PeerIdentityLayer::new())
+        .tokens(verifier)
+        .policies(engine(), HttpMapping::grpc("health"))
+        .build()
+        .unwrap();
+    let addr = serve(&pki, guard).await;
+    let channel = channel(addr, &pki.ca, &pki.ca.svid(CART)).await;
+    assert_eq!(
+        check(&channel, Some(&bearer(&old.token(ISS))))
+            .await
+            .unwrap(),
+        WireStatus::Serving
+    );
+    assert_eq!(server.jwks_requests(), 1);
+
+    let new = TestKey::es256("2024-02");
+    server.set_jwks(jwks(&[&old, &new]));
+    let fresh = bearer(&new.token(ISS));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (channel, fresh) = (channel.clone(), fresh.clone());
+        calls.spawn(async move { check(&channel, Some(&fresh)).await });
+    }
+    while let Some(joined) = calls.join_next().await {
+        assert_eq!(joined.unwrap().unwrap(), WireStatus::Serving);
+    }
+    assert_eq!(server.jwks_requests(), 2);
+
+    // A key nobody published stays unknown: UNAUTHENTICATED, after at most one more fetch.
+    let stranger = TestKey::es256("stranger");
+    assert_refused(
+        watch(&channel, Some(&bearer(&stranger.token(ISS)))).await,
+        Code::Unauthenticated,
+        "the token is invalid",
     );
 }
