@@ -1059,3 +1059,64 @@ async fn rotated_signing_key_is_fetched_while_the_calls_wait() {
         "the token is invalid",
     );
 }
+
+/// Serves the health service behind `guard` on plain TCP (h2c): no TLS, no certificate.
+async fn serve_plain(guard: GuardLayer) -> Channel {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let incoming = tonic::transport::server::TcpIncoming::from(tcp);
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(guard)
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap();
+    });
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_tls_there_is_no_workload_identity_but_tokens_still_work() {
+    let channel = serve_plain(workload_guard()).await;
+    assert_refused(
+        check(&channel, None).await,
+        Code::Unauthenticated,
+        "a client certificate is required",
+    );
+
+    let tokens_only = Guard::builder()
+        .tokens(verifier())
+        .policies(engine(), HttpMapping::grpc("health"))
+        .build()
+        .unwrap();
+    let channel = serve_plain(tokens_only).await;
+    assert_eq!(
+        check(&channel, Some(&bearer(&token("alice"))))
+            .await
+            .unwrap(),
+        WireStatus::Serving
+    );
+    assert_refused(
+        watch(&channel, Some(&bearer(&token("bob")))).await,
+        Code::PermissionDenied,
+        "the request is not allowed",
+    );
+    // A certificate-bound token needs the certificate it is bound to.
+    let bound = token_with(
+        SECRET,
+        "alice",
+        300,
+        serde_json::json!({"cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}),
+    );
+    assert_refused(
+        check(&channel, Some(&bearer(&bound))).await,
+        Code::Unauthenticated,
+        "the token is not bound to the client certificate",
+    );
+}
