@@ -222,12 +222,18 @@ impl Refusal {
     }
 }
 
-/// Whether a request speaks gRPC (`content-type: application/grpc`, `+proto`, `+json`, ...).
+/// Whether a request speaks gRPC: `content-type: application/grpc`, alone or followed by
+/// `+proto`, `+json`, parameters, or gRPC-Web's `-web`/`-web-text`. Media types are matched
+/// without regard to case (RFC 9110 §8.3.1).
 pub fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"))
+    const GRPC: &[u8] = b"application/grpc";
+    let Some(value) = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    value
+        .get(..GRPC.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(GRPC))
+        && matches!(value.get(GRPC.len()), None | Some(b'+' | b';' | b'-'))
 }
 
 /// RFC 6750 §3: `error_description` and friends use `%x20-21 / %x23-5B / %x5D-7E`.
@@ -295,6 +301,37 @@ mod tests {
         assert_eq!(response.headers()["grpc-status"], "7");
         assert!(response.body().is_empty());
         assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn grpc_is_recognised_by_its_media_type_in_any_case() {
+        let grpc = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+            is_grpc(&headers)
+        };
+        for value in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc+json",
+            "application/grpc;charset=utf-8",
+            "Application/gRPC",
+            "APPLICATION/GRPC+PROTO",
+            "application/grpc-web",
+            "application/grpc-web-text+proto",
+        ] {
+            assert!(grpc(value), "{value}");
+        }
+        for value in [
+            "application/grpcx",
+            "application/json",
+            "application/grp",
+            "text/plain",
+            "",
+        ] {
+            assert!(!grpc(value), "{value}");
+        }
+        assert!(!is_grpc(&HeaderMap::new()));
     }
 
     #[test]
