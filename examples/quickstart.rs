@@ -325,17 +325,15 @@ fn decide_on_document(
                 .build()
         })
         .and_then(|entity| Ok((EntityUid::new("Action", action)?, entity)));
-    let (action, entity) = match entity {
-        Ok(parts) => parts,
-        Err(_) => {
-            return Err(Refusal::new(
-                meshguard::Stage::Request,
-                StatusCode::BAD_REQUEST,
-                "bad_document_id",
-                "the document id cannot be a Cedar entity id",
-            ));
-        }
-    };
+    // Only the constant type names can fail to parse: a bug, answered as one.
+    let (action, entity) = entity.map_err(|_| {
+        Refusal::new(
+            meshguard::Stage::Policy,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "entity_error",
+            "the request cannot be decided",
+        )
+    })?;
     let resource = entity.uid();
     check
         .authorize(
@@ -383,7 +381,8 @@ impl DemoIdp {
         Ok(Self { signer, now })
     }
 
-    /// An RFC 9068 access token for `sub`, valid for an hour (`expires_in` may be negative).
+    /// An RFC 9068 access token for `sub` expiring `expires_in` seconds from now (a negative
+    /// number: already expired).
     fn token(
         &self,
         sub: &str,
