@@ -1,5 +1,5 @@
 //! [`AuthenticationLayer`]: verifies the request's bearer token and puts the
-//! [`VerifiedToken`](super::VerifiedToken) into the request extensions, or answers 401/400
+//! [`VerifiedToken`] into the request extensions, or answers 401/400
 //! itself.
 //!
 //! # Example
