@@ -6,7 +6,8 @@
 //!
 //! Run with `cargo bench --features axum --bench layers`; besides criterion's groups it
 //! prints ratios from alternating batches (the README records them), unless
-//! `MESHGUARD_BENCH_PAIRED=0` (for profiling one group). The target: the layers add at
+//! `MESHGUARD_BENCH_PAIRED=0` (for profiling one group). `MESHGUARD_BENCH_TOKEN_CACHE=0`
+//! turns the verifier's token cache off, so every request checks its signature. The target: the layers add at
 //! most 15 % to a trivial handler.
 #![allow(
     clippy::unwrap_used,
@@ -89,8 +90,18 @@ fn claims() -> serde_json::Value {
 fn verifier(keys: KeySet) -> Verifier {
     Verifier::builder()
         .issuer(Issuer::new(ISS, keys).audience(AUD))
+        .token_cache(token_cache())
         .build()
         .unwrap()
+}
+
+/// The verifier's token cache: the default unless `MESHGUARD_BENCH_TOKEN_CACHE` sets a size
+/// (`0` verifies every request's signature, as a stream of distinct tokens would need).
+fn token_cache() -> usize {
+    std::env::var("MESHGUARD_BENCH_TOKEN_CACHE")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(meshguard::token::DEFAULT_TOKEN_CACHE)
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
