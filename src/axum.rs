@@ -78,12 +78,6 @@ impl IntoResponse for Denied {
     }
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        self.render(&HeaderMap::new(), "meshguard")
-    }
-}
-
 /// The admission of the guard in front, or the 500 for a handler without one.
 fn admission(parts: &Parts) -> Result<&Admission, Rejection> {
     parts.extensions.get::<Admission>().ok_or_else(|| {
