@@ -430,6 +430,15 @@ async fn admitted_requests_carry_caller_token_and_decision_to_handlers() {
     assert_eq!(body["decision"]["action"], r#"Action::"GET /orders/{id}""#);
     assert_eq!(body["decision"]["policies"], json!(["alice-orders"]));
     assert_eq!(body["peer"], Value::Null);
+
+    // The scheme name is matched without regard to case (CONFORMANCE 38).
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let request = request(Method::GET, "/orders/7")
+            .header(AUTHORIZATION, format!("{scheme} {}", token("alice")))
+            .body(Empty::new())
+            .unwrap();
+        assert_eq!(send(addr, request).await.status, StatusCode::OK, "{scheme}");
+    }
 }
 
 #[tokio::test]
