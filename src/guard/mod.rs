@@ -259,6 +259,8 @@ impl<S> Layer<S> for GuardLayer {
 #[derive(Debug, Clone)]
 pub struct Admission {
     realm: Arc<str>,
+    /// Whether bearer tokens were looked for, here or by a layer stacked in front.
+    tokens: bool,
     engine: Option<PolicyEngine>,
 }
 

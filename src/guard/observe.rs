@@ -41,16 +41,19 @@ pub(crate) fn admitted(
     decision: Option<&Decision>,
     started: Instant,
 ) {
-    if !span.is_disabled() {
-        if let Some(name) = caller.and_then(Caller::display_name) {
-            span.record("caller", name);
-        }
-        span.record("duration_us", micros(started));
+    // The caller's short name first: a decision replaces it with the Cedar principal, as
+    // on refused requests, so that one caller looks the same whatever was decided.
+    if !span.is_disabled()
+        && let Some(name) = caller.and_then(Caller::display_name)
+    {
+        span.record("caller", name);
     }
     if let Some(decision) = decision {
         metrics::counter!(DECISIONS_TOTAL, "decision" => "allow").increment(1);
-        // The Cedar principal, when there is one, names the caller more precisely.
         record_decision(span, decision);
+    }
+    if !span.is_disabled() {
+        span.record("duration_us", micros(started));
     }
 }
 

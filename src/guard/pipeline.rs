@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Extensions, Request, Response, StatusCode};
 
 use super::Admission;
 use super::routes::{Access, Route, Routes};
@@ -180,7 +180,9 @@ impl Pipeline {
         if let Some(authz) = &self.authz {
             match &caller {
                 None if access == Access::OptionalToken => {}
-                None => return Admit::Refuse(Box::new((self.no_caller(), None))),
+                None => {
+                    return Admit::Refuse(Box::new((self.no_caller(request.extensions()), None)));
+                }
                 Some(caller) => {
                     match authz.decide(
                         request,
@@ -212,35 +214,55 @@ impl Pipeline {
         Admit::Pass
     }
 
-    /// Why a request with no identity at all is refused.
-    fn no_caller(&self) -> Refusal {
-        match self.authn {
-            Some(_) => bearer_refusal(BearerError::Missing),
-            None => crate::peer::peer_refusal(&PeerError::NoCertificate),
+    /// Why a request with no identity at all is refused: it brought no token when this
+    /// guard, or one stacked in front of it, takes tokens.
+    fn no_caller(&self, extensions: &Extensions) -> Refusal {
+        if self.takes_tokens(extensions) {
+            bearer_refusal(BearerError::Missing)
+        } else {
+            crate::peer::peer_refusal(&PeerError::NoCertificate)
+        }
+    }
+
+    fn takes_tokens(&self, extensions: &Extensions) -> bool {
+        self.authn.is_some() || extensions.get::<Admission>().is_some_and(|a| a.tokens)
+    }
+
+    /// The realm of challenges: without a token layer of its own, the one of the layer
+    /// stacked in front, so that hand-stacked layers answer as one guard.
+    fn realm_for<'a>(&'a self, extensions: &'a Extensions) -> &'a Arc<str> {
+        match (&self.authn, extensions.get::<Admission>()) {
+            (None, Some(outer)) => &outer.realm,
+            _ => &self.realm,
         }
     }
 
     fn insert_admission<B>(&self, request: &mut Request<B>) {
-        request.extensions_mut().insert(Admission {
-            realm: Arc::clone(&self.realm),
+        let extensions = request.extensions();
+        let admission = Admission {
+            realm: Arc::clone(self.realm_for(extensions)),
+            tokens: self.takes_tokens(extensions),
             engine: self.authz.as_ref().map(|a| a.engine().clone()),
-        });
+        };
+        request.extensions_mut().insert(admission);
     }
 
-    /// The response for `refusal`, with the custom renderer when one is set.
-    pub(crate) fn render<B: RefusalBody>(
+    /// The response for `refusal` of `request`, with the custom renderer when one is set.
+    pub(crate) fn render<B: RefusalBody, R>(
         &self,
         refusal: &Refusal,
-        request_headers: &HeaderMap,
+        request: &Request<R>,
     ) -> Response<B> {
+        let realm = self.realm_for(request.extensions());
+        let request_headers = request.headers();
         match &self.render {
             Some(render) => {
-                render(refusal, request_headers, &self.realm).map(|body| match body.is_empty() {
+                render(refusal, request_headers, realm).map(|body| match body.is_empty() {
                     true => B::empty(),
                     false => B::json(body),
                 })
             }
-            None => refusal.render(request_headers, &self.realm),
+            None => refusal.render(request_headers, realm),
         }
     }
 }

@@ -124,7 +124,7 @@ where
             Admit::Refuse(refused) => {
                 let (refusal, decision) = *refused;
                 observe::refused(&span, &refusal, decision.as_ref(), started);
-                ResponseFuture::refused(pipeline.render(&refusal, request.headers()), span)
+                ResponseFuture::refused(pipeline.render(&refusal, &request), span)
             }
             #[cfg(feature = "remote-jwks")]
             Admit::AwaitKeys(parked) => {
@@ -236,7 +236,7 @@ where
                     Err(refused) => {
                         let (refusal, decision) = *refused;
                         observe::refused(this.span, &refusal, decision.as_ref(), started);
-                        return Poll::Ready(Ok(pipeline.render(&refusal, request.headers())));
+                        return Poll::Ready(Ok(pipeline.render(&refusal, &request)));
                     }
                 }
             }
