@@ -87,6 +87,11 @@ impl Pipeline {
             .get(route)
             .map_or(Access::Required, |r| r.access);
         if access == Access::Public {
+            // No identity is taken on public routes, but an XFCC header from a peer that is
+            // not a trusted proxy must not reach the handler there either.
+            if let Some(layer) = &self.peer {
+                layer.strip_untrusted(request);
+            }
             self.insert_admission(request);
             return Admit::Pass;
         }

@@ -99,6 +99,24 @@ impl PeerIdentityLayer {
         }
     }
 
+    /// Removes XFCC headers that did not come from a trusted proxy, without identifying
+    /// anyone (for routes that take no identity).
+    pub(crate) fn strip_untrusted<B>(&self, request: &mut Request<B>) {
+        match direct_peer(request) {
+            Ok((Some(addr), own)) => {
+                let direct = DirectPeer::tcp(addr, own.as_ref());
+                self.config
+                    .xfcc
+                    .strip_untrusted(&direct, request.headers_mut());
+            }
+            // An unknown connection, or a certificate that breaks the identity rules, is
+            // not a trusted proxy.
+            _ => {
+                request.headers_mut().remove(XFCC_HEADER);
+            }
+        }
+    }
+
     /// The identity of the caller of `request`, or the refusal to answer with. Removes XFCC
     /// headers that did not come from a trusted proxy.
     pub(crate) fn identify<B>(
