@@ -130,27 +130,11 @@ impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
-    type Rejection = Rejection;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts)
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         extract(parts, no_token)
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
-    type Rejection = Rejection;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts)
     }
 }
 
@@ -161,14 +145,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
         extract(parts, || {
             crate::peer::peer_refusal(&PeerError::NoCertificate)
         })
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for PeerIdentity {
-    type Rejection = Rejection;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts)
     }
 }
 
@@ -187,13 +163,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Decision {
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Decision {
-    type Rejection = Rejection;
+/// `Option<T>`: `None` when the guard in front found no `T`; still 500 without a guard.
+macro_rules! optional_extractor {
+    ($($extracted:ty),*) => {$(
+        impl<S: Send + Sync> OptionalFromRequestParts<S> for $extracted {
+            type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts)
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                optional(parts)
+            }
+        }
+    )*};
 }
+
+optional_extractor!(VerifiedToken, Caller, PeerIdentity, Decision);
 
 impl<S: Send + Sync> FromRequestParts<S> for PolicyCheck {
     type Rejection = Rejection;
