@@ -23,11 +23,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode, Version};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use meshguard::Refusal;
 use meshguard::caller::Caller;
 use meshguard::guard::{Guard, GuardLayer, PolicyCheck, RouteRule};
 use meshguard::policy::{
@@ -35,6 +34,7 @@ use meshguard::policy::{
     PolicySource, PrincipalMapping,
 };
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, VerifiedToken, Verifier};
+use meshguard::{Refusal, RequestHead};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -154,10 +154,10 @@ fn app() -> Result<Router, BoxError> {
 /// self-check — can tell an expired token from a forged one.
 fn problem_with_reason(
     refusal: &Refusal,
-    headers: &HeaderMap,
+    request: RequestHead<'_>,
     realm: &str,
 ) -> http::Response<String> {
-    refusal.render::<String>(headers, realm).map(|body| {
+    refusal.render::<String>(request, realm).map(|body| {
         match serde_json::from_str::<Value>(&body) {
             Ok(Value::Object(mut problem)) => {
                 problem.insert("reason".into(), refusal.reason.into());
@@ -251,6 +251,7 @@ async fn read_document(
     State(store): State<Store>,
     Path(id): Path<String>,
     check: PolicyCheck,
+    version: Version,
     headers: HeaderMap,
 ) -> Response {
     let Some(doc) = store.get(&id) else {
@@ -269,7 +270,7 @@ async fn read_document(
                 "document": { "id": id, "title": doc.title, "owner": doc.owner },
             }),
         ),
-        Err(refusal) => problem_with_reason(&refusal, &headers, REALM)
+        Err(refusal) => problem_with_reason(&refusal, RequestHead::new(version, &headers), REALM)
             .map(Body::from)
             .into_response(),
     }
@@ -281,6 +282,7 @@ async fn delete_document(
     State(store): State<Store>,
     Path(id): Path<String>,
     check: PolicyCheck,
+    version: Version,
     headers: HeaderMap,
 ) -> Response {
     let Some(doc) = store.get(&id) else {
@@ -302,7 +304,7 @@ async fn delete_document(
                 }),
             )
         }
-        Err(refusal) => problem_with_reason(&refusal, &headers, REALM)
+        Err(refusal) => problem_with_reason(&refusal, RequestHead::new(version, &headers), REALM)
             .map(Body::from)
             .into_response(),
     }

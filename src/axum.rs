@@ -33,13 +33,13 @@
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode, Version};
 
 use crate::caller::Caller;
 use crate::guard::{Admission, Denied, PolicyCheck};
 use crate::peer::{PeerError, PeerIdentity};
 use crate::policy::Decision;
-use crate::response::{Refusal, Stage};
+use crate::response::{Refusal, RequestHead, Stage};
 use crate::token::layer::bearer_refusal;
 use crate::token::{BearerError, VerifiedToken};
 
@@ -68,13 +68,15 @@ impl std::error::Error for Rejection {}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.refusal.render(&HeaderMap::new(), &self.realm)
+        let headers = HeaderMap::new();
+        self.refusal
+            .render(RequestHead::new(Version::HTTP_11, &headers), &self.realm)
     }
 }
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        self.render(&HeaderMap::new())
+        self.render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()))
     }
 }
 

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod peer;
 pub mod policy;
 mod response;
+mod route;
 pub mod token;
 
-pub use response::{Refusal, RefusalBody, RenderFn, Stage, is_grpc};
+pub use response::{Refusal, RefusalBody, RenderFn, RequestHead, Stage};

@@ -2,7 +2,7 @@
 //! details for HTTP, trailers-only responses with `grpc-status` for gRPC.
 
 use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode, Version};
 
 /// A response body the layers can build a refusal with.
 ///
@@ -99,9 +99,55 @@ pub struct Refusal {
 }
 
 /// Renders refusals in place of [`Refusal::render`]: given the refusal, the request's
-/// headers and the realm, the response to send. An empty body becomes an empty response
-/// body; any other text is sent as it is.
-pub type RenderFn = dyn Fn(&Refusal, &HeaderMap, &str) -> Response<String> + Send + Sync;
+/// version and headers and the realm, the response to send. An empty body becomes an empty
+/// response body; any other text is sent as it is.
+pub type RenderFn = dyn Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync;
+
+/// What answering a request needs to know of it: its HTTP version and headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    version: Version,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> RequestHead<'a> {
+    /// A request of `version` with `headers`.
+    #[must_use]
+    pub fn new(version: Version, headers: &'a HeaderMap) -> Self {
+        Self { version, headers }
+    }
+
+    /// The version and headers of `request`.
+    #[must_use]
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self::new(request.version(), request.headers())
+    }
+
+    /// The HTTP version.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The request headers.
+    #[must_use]
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// Whether the request speaks gRPC: HTTP/2 with `content-type: application/grpc`,
+    /// alone or followed by `+proto`, `+json` or parameters (media types matched without
+    /// regard to case, RFC 9110 §8.3.1).
+    ///
+    /// Only HTTP/2 counts: a client picks its own content type, and a gRPC-shaped refusal
+    /// is an HTTP 200 that a forward-auth proxy (nginx `auth_request`, Traefik
+    /// ForwardAuth) reads as "allowed". HTTP/1.1 requests, gRPC-Web among them, always
+    /// get real HTTP statuses.
+    #[must_use]
+    pub fn is_grpc(&self) -> bool {
+        self.version == Version::HTTP_2 && has_grpc_media_type(self.headers)
+    }
+}
 
 impl Refusal {
     /// A refusal by `stage` with `status` and the gRPC status that matches it.
@@ -163,11 +209,11 @@ impl Refusal {
         matches!(self.stage, Stage::Token | Stage::Scope)
     }
 
-    /// Renders the refusal for a request with `request_headers`: a trailers-only gRPC
-    /// response for gRPC requests, otherwise an HTTP error with a problem-details body and,
-    /// for token refusals, a `WWW-Authenticate` challenge.
-    pub fn render<B: RefusalBody>(&self, request_headers: &HeaderMap, realm: &str) -> Response<B> {
-        if is_grpc(request_headers) {
+    /// Renders the refusal of `request`: a trailers-only gRPC response for gRPC requests
+    /// (see [`RequestHead::is_grpc`]), otherwise an HTTP error with a problem-details body
+    /// and, for token refusals, a `WWW-Authenticate` challenge.
+    pub fn render<B: RefusalBody>(&self, request: RequestHead<'_>, realm: &str) -> Response<B> {
+        if request.is_grpc() {
             return self.render_grpc();
         }
         let mut response = Response::new(B::json(self.problem_json()));
@@ -222,10 +268,9 @@ impl Refusal {
     }
 }
 
-/// Whether a request speaks gRPC: `content-type: application/grpc`, alone or followed by
-/// `+proto`, `+json`, parameters, or gRPC-Web's `-web`/`-web-text`. Media types are matched
-/// without regard to case (RFC 9110 §8.3.1).
-pub fn is_grpc(headers: &HeaderMap) -> bool {
+/// Whether the content type is `application/grpc`, alone or followed by `+proto`, `+json`,
+/// parameters, or gRPC-Web's `-web`/`-web-text`.
+fn has_grpc_media_type(headers: &HeaderMap) -> bool {
     const GRPC: &[u8] = b"application/grpc";
     let Some(value) = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes) else {
         return false;
@@ -295,8 +340,8 @@ mod tests {
             CONTENT_TYPE,
             HeaderValue::from_static("application/grpc+proto"),
         );
-        let response: Response<String> =
-            refusal(StatusCode::FORBIDDEN, Some("insufficient_scope")).render(&headers, "api");
+        let response: Response<String> = refusal(StatusCode::FORBIDDEN, Some("insufficient_scope"))
+            .render(RequestHead::new(Version::HTTP_2, &headers), "api");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "7");
         assert!(response.body().is_empty());
@@ -308,7 +353,7 @@ mod tests {
         let grpc = |value: &'static str| {
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
-            is_grpc(&headers)
+            RequestHead::new(Version::HTTP_2, &headers).is_grpc()
         };
         for value in [
             "application/grpc",
@@ -331,13 +376,27 @@ mod tests {
         ] {
             assert!(!grpc(value), "{value}");
         }
-        assert!(!is_grpc(&HeaderMap::new()));
+        assert!(!RequestHead::new(Version::HTTP_2, &HeaderMap::new()).is_grpc());
+    }
+
+    #[test]
+    fn http1_requests_never_get_grpc_shaped_refusals() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        for version in [Version::HTTP_09, Version::HTTP_10, Version::HTTP_11] {
+            let request = RequestHead::new(version, &headers);
+            assert!(!request.is_grpc(), "{version:?}");
+            let response: Response<String> =
+                refusal(StatusCode::UNAUTHORIZED, Some("invalid_token")).render(request, "api");
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert!(response.headers().get("grpc-status").is_none());
+        }
     }
 
     #[test]
     fn http_refusals_are_problem_details() {
         let response: Response<String> = refusal(StatusCode::UNAUTHORIZED, Some("invalid_token"))
-            .render(&HeaderMap::new(), "api");
+            .render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();

@@ -408,6 +408,27 @@ where
     }
 }
 
+/// One request over a fresh HTTP/2 connection (prior knowledge, as gRPC clients speak it).
+async fn send_h2(addr: SocketAddr, mut request: Request<Empty<Bytes>>) -> Answer {
+    *request.uri_mut() = format!("http://{addr}{}", request.uri()).parse().unwrap();
+    request.headers_mut().remove("host");
+    let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
 async fn send(addr: SocketAddr, request: Request<Empty<Bytes>>) -> Answer {
     exchange(TcpStream::connect(addr).await.unwrap(), request).await
 }
@@ -649,7 +670,7 @@ async fn grpc_requests_get_trailers_only_answers() {
         (grpc(Some("Bearer a b".to_owned()), "/orders/7"), "3"),
     ];
     for (request, code) in cases {
-        let answer = send(addr, request).await;
+        let answer = send_h2(addr, request).await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         assert_eq!(answer.headers["grpc-status"], code, "{answer:?}");
         assert_eq!(answer.headers[CONTENT_TYPE], "application/grpc");
@@ -659,11 +680,43 @@ async fn grpc_requests_get_trailers_only_answers() {
     }
 }
 
+/// A client picks its own content type: over HTTP/1.1 a gRPC content type must not turn a
+/// refusal into an HTTP 200, which a forward-auth proxy would read as "allowed".
+#[tokio::test]
+async fn grpc_content_type_over_http1_gets_real_http_statuses() {
+    let addr = serve_guarded().await;
+    let grpc = |bearer: Option<String>| {
+        let mut builder =
+            request(Method::POST, "/orders/7").header(CONTENT_TYPE, "application/grpc");
+        if let Some(bearer) = bearer {
+            builder = builder.header(AUTHORIZATION, bearer);
+        }
+        builder.body(Empty::new()).unwrap()
+    };
+    let cases = [
+        (grpc(None), StatusCode::UNAUTHORIZED),
+        (
+            grpc(Some(format!("Bearer {}", expired("alice")))),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            grpc(Some(format!("Bearer {}", token("bob")))),
+            StatusCode::FORBIDDEN,
+        ),
+        (grpc(Some("Bearer a b".to_owned())), StatusCode::BAD_REQUEST),
+    ];
+    for (request, status) in cases {
+        let answer = send(addr, request).await;
+        answer.assert_problem(status);
+        assert!(answer.headers.get("grpc-status").is_none(), "{answer:?}");
+    }
+}
+
 #[tokio::test]
 async fn custom_rendering_replaces_the_default_answers() {
     let guard = guard_builder()
-        .render(|refusal, headers, realm| {
-            let body = match headers.contains_key("x-empty") {
+        .render(|refusal, request, realm| {
+            let body = match request.headers().contains_key("x-empty") {
                 true => String::new(),
                 false => format!("{realm}: {} ({})", refusal.reason, refusal.stage.as_str()),
             };

@@ -259,15 +259,13 @@ async fn optional_mode_lets_anonymous_requests_through_but_not_bad_tokens() {
     );
 }
 
+/// gRPC-shaped answers are for HTTP/2 only (tests/guard_axum.rs and tests/guard_tonic.rs
+/// check them): over HTTP/1.1 a gRPC content type still gets the real 401.
 #[tokio::test]
-async fn grpc_requests_get_unauthenticated_trailers_only_responses() {
+async fn grpc_content_type_over_http1_gets_a_real_401() {
     let addr = serve(AuthenticationLayer::new(verifier())).await;
     let answer = send(addr, "/orders", &[("Content-Type", "application/grpc")]).await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("grpc-status"), ["16"]);
-    assert_eq!(
-        answer.header("grpc-message"),
-        ["a bearer token is required"]
-    );
-    assert!(answer.header("www-authenticate").is_empty());
+    assert_eq!(answer.status, 401);
+    assert!(answer.header("grpc-status").is_empty());
+    assert_eq!(answer.challenge(), r#"Bearer realm="meshguard""#);
 }

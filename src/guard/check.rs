@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, Response, StatusCode};
+use http::{Extensions, Response, StatusCode};
 
 use super::Admission;
 use crate::caller::Caller;
 use crate::policy::{Context, Decision, DenyCause, Entities, EntityUid, PolicyEngine};
-use crate::response::{Refusal, RefusalBody, Stage};
+use crate::response::{Refusal, RefusalBody, RequestHead, Stage};
 
 /// The guard's policy engine and the request's caller, for decisions a layer cannot make
 /// because they need data the handler loads.
@@ -148,10 +148,10 @@ impl Denied {
         &self.refusal
     }
 
-    /// The response: 403 problem details, or PERMISSION_DENIED for a gRPC request with
-    /// `request_headers`.
-    pub fn render<B: RefusalBody>(&self, request_headers: &HeaderMap) -> Response<B> {
-        self.refusal.render(request_headers, &self.realm)
+    /// The response to `request`: 403 problem details, or PERMISSION_DENIED for a gRPC
+    /// request.
+    pub fn render<B: RefusalBody>(&self, request: RequestHead<'_>) -> Response<B> {
+        self.refusal.render(request, &self.realm)
     }
 }
 

@@ -38,12 +38,12 @@ mod service;
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Response};
+use http::Response;
 use tower_layer::Layer;
 
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, PolicyEngine};
-use crate::response::{Refusal, RenderFn};
+use crate::response::{Refusal, RenderFn, RequestHead};
 use crate::token::Verifier;
 use crate::token::layer::AuthenticationLayer;
 
@@ -144,9 +144,21 @@ impl GuardBuilder {
     }
 
     /// Applies `rule` to requests matching `pattern`: an optional method and an axum-style
-    /// path template (`GET /orders/{id}`, `/docs/{*rest}`). The first matching rule wins;
-    /// requests no rule matches get every check. Paths that are not in canonical form
-    /// match no rule.
+    /// path template (`GET /orders/{id}`, `/docs/{*rest}`).
+    ///
+    /// Rules are matched as axum routes requests: on the undecoded path, the most specific
+    /// template winning (literal segments before parameters before wildcards), whatever the
+    /// order the rules were given in. Among the rules of that template, one naming the
+    /// request's method wins, then a `GET` rule for a `HEAD` request (routers answer HEAD
+    /// with the GET handler), then a rule without a method. Requests no rule matches get
+    /// every check, and so do paths that could be spelled another way (percent-encoded
+    /// letters, digits, `-._~`, `/`, `\` or `%`; empty, `.` or `..` segments; a trailing
+    /// slash).
+    ///
+    /// Methods are the standard ones in upper case; literal segments hold letters, digits,
+    /// `-`, `.`, `_` and `~`; parameters are whole segments. [`build`](Self::build) refuses
+    /// anything else, two rules for the same method and template, and templates a router
+    /// could not tell apart (`/a/{x}` beside `/a/{y}`).
     pub fn route(mut self, pattern: impl Into<String>, rule: RouteRule) -> Self {
         self.routes.push((pattern.into(), rule));
         self
@@ -164,10 +176,10 @@ impl GuardBuilder {
     }
 
     /// Renders refusals with `render` instead of [`Refusal::render`]; given the refusal,
-    /// the request headers and the realm. An empty body is sent as an empty body.
+    /// the request's version and headers and the realm. An empty body is sent as an empty body.
     pub fn render<F>(mut self, render: F) -> Self
     where
-        F: Fn(&Refusal, &HeaderMap, &str) -> Response<String> + Send + Sync + 'static,
+        F: Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync + 'static,
     {
         self.render = Some(Arc::new(render));
         self
@@ -188,9 +200,9 @@ impl GuardBuilder {
         }
         let mut routes = Routes::default();
         for (pattern, rule) in self.routes {
-            let route = Route::new(&pattern, rule)
+            Route::new(&pattern, rule)
+                .and_then(|route| routes.push(route))
                 .map_err(|message| GuardError::Route { pattern, message })?;
-            routes.push(route);
         }
         let realm: Arc<str> = match (self.realm, &self.authn) {
             (Some(realm), _) => Arc::from(realm),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use http::{Extensions, Request, Response, StatusCode};
 
 use super::Admission;
-use super::routes::{Access, Route, Routes};
+use super::routes::{Access, Route, RouteMatch, Routes};
 use crate::caller::Caller;
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, Decision};
-use crate::response::{Refusal, RefusalBody, RenderFn, Stage};
+use crate::response::{Refusal, RefusalBody, RenderFn, RequestHead, Stage};
 use crate::token::layer::{Authenticated, AuthenticationLayer, bearer_refusal};
 use crate::token::{BearerError, VerifiedToken};
 #[cfg(feature = "remote-jwks")]
@@ -44,7 +44,7 @@ pub(crate) struct Parked {
     pub(crate) token: String,
     pub(crate) verifier: crate::token::Verifier,
     pub(crate) peer: Option<PeerIdentity>,
-    pub(crate) route: Option<usize>,
+    pub(crate) route: RouteMatch,
 }
 
 impl Pipeline {
@@ -82,10 +82,16 @@ impl Pipeline {
     /// Runs the checks that need no waiting; the extensions are filled on [`Admit::Pass`].
     pub(crate) fn admit<B>(&self, request: &mut Request<B>) -> Admit {
         let route = self.routes.find(request.method(), request.uri().path());
-        let access = self
-            .routes
-            .get(route)
-            .map_or(Access::Required, |r| r.access);
+        let access = route.access;
+        if access == Access::Ambiguous {
+            let refusal = Refusal::new(
+                Stage::Request,
+                StatusCode::BAD_REQUEST,
+                "ambiguous_path",
+                "the path reads as different routes encoded and decoded",
+            );
+            return Admit::Refuse(Box::new((refusal, None)));
+        }
         if access == Access::Public {
             // No identity is taken on public routes, but an XFCC header from a peer that is
             // not a trusted proxy must not reach the handler there either.
@@ -134,7 +140,7 @@ impl Pipeline {
         request: &mut Request<B>,
         peer: Option<PeerIdentity>,
         verified: Result<VerifiedToken, TokenError>,
-        route: Option<usize>,
+        route: RouteMatch,
     ) -> Admit {
         match verified {
             Ok(token) => self.finish(request, peer, Some(token), route),
@@ -148,10 +154,10 @@ impl Pipeline {
         request: &mut Request<B>,
         own_peer: Option<PeerIdentity>,
         own_token: Option<VerifiedToken>,
-        route_index: Option<usize>,
+        found: RouteMatch,
     ) -> Admit {
-        let route = self.routes.get(route_index);
-        let access = route.map_or(Access::Required, |r| r.access);
+        let route = self.routes.get(found);
+        let access = found.access;
         let extensions = request.extensions();
         // Identities from layers stacked in front of this one count as this one's.
         let peer = own_peer
@@ -259,15 +265,13 @@ impl Pipeline {
         request: &Request<R>,
     ) -> Response<B> {
         let realm = self.realm_for(request.extensions());
-        let request_headers = request.headers();
+        let head = RequestHead::of(request);
         match &self.render {
-            Some(render) => {
-                render(refusal, request_headers, realm).map(|body| match body.is_empty() {
-                    true => B::empty(),
-                    false => B::json(body),
-                })
-            }
-            None => refusal.render(request_headers, realm),
+            Some(render) => render(refusal, head, realm).map(|body| match body.is_empty() {
+                true => B::empty(),
+                false => B::json(body),
+            }),
+            None => refusal.render(head, realm),
         }
     }
 }

@@ -16,6 +16,7 @@ use super::observe;
 #[cfg(feature = "remote-jwks")]
 use super::pipeline::Parked;
 use super::pipeline::{Admit, Pipeline};
+use super::routes::RouteMatch;
 use crate::caller::Caller;
 use crate::peer::PeerIdentity;
 use crate::policy::Decision;
@@ -84,7 +85,7 @@ struct Awaiting<S, Req> {
     request: Req,
     inner: S,
     peer: Option<PeerIdentity>,
-    route: Option<usize>,
+    route: RouteMatch,
     pipeline: Arc<Pipeline>,
     started: Instant,
 }
@@ -266,7 +267,7 @@ fn resume<B>(
     request: &mut Request<B>,
     peer: Option<PeerIdentity>,
     verified: Result<VerifiedToken, TokenError>,
-    route: Option<usize>,
+    route: RouteMatch,
 ) -> Resumed {
     match pipeline.resume(request, peer, verified, route) {
         Admit::Pass => Ok(()),

@@ -47,6 +47,7 @@ use serde_json::{Map, Value, json};
 
 use super::engine::Request;
 use super::values::{Context, EntityUid};
+use crate::route::{PathError, RequestPath, Template, decode_all};
 
 /// Longest request target (path and query) mapped: 8 KiB.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -351,17 +352,19 @@ fn conventions(
     resource: &EntityUid,
     with_query: bool,
 ) -> Result<MappedRequest, MappingError> {
-    let path = input.uri.path();
     check_target(input.uri)?;
-    let segments = canonical_segments(path)?;
-    let (route, params) = match input.route {
-        Some(template) => (template, path_params(template, &segments)?),
-        None => (path, Map::new()),
+    let path = RequestPath::parse(input.uri.path()).map_err(path_error)?;
+    let decoded = path.decoded();
+    let params = match input.route {
+        Some(template) => path_params(template, &path)?,
+        None => Map::new(),
     };
-    let action = action_uid(&format!("{} {route}", input.method.as_str()));
+    let route = input.route.unwrap_or(&decoded);
+    let method = policy_method(input.method);
+    let action = action_uid(&format!("{method} {route}"));
     let mut context = Map::new();
-    context.insert("method".to_owned(), json!(input.method.as_str()));
-    context.insert("path".to_owned(), json!(path));
+    context.insert("method".to_owned(), json!(method));
+    context.insert("path".to_owned(), json!(decoded));
     context.insert("path_params".to_owned(), Value::Object(params));
     if with_query {
         context.insert("query".to_owned(), Value::Object(query(input.uri.query())?));
@@ -372,6 +375,25 @@ fn conventions(
         resource.clone(),
         context_of(context),
     ))
+}
+
+/// The method policies see: HEAD is decided as GET, since routers answer HEAD with the GET
+/// handler (its side effects run and its headers come back).
+fn policy_method(method: &Method) -> &str {
+    if *method == Method::HEAD {
+        Method::GET.as_str()
+    } else {
+        method.as_str()
+    }
+}
+
+fn path_error(error: PathError) -> MappingError {
+    match error {
+        PathError::BadEncoding => MappingError::BadEncoding,
+        other => MappingError::InvalidPath {
+            reason: other.describe(),
+        },
+    }
 }
 
 fn grpc(input: &HttpInput<'_>, resource: &EntityUid) -> Result<MappedRequest, MappingError> {
@@ -436,79 +458,18 @@ fn check_target(uri: &Uri) -> Result<(), MappingError> {
     Ok(())
 }
 
-/// The path's segments, refusing the forms that name one resource in several ways.
-fn canonical_segments(path: &str) -> Result<Vec<&str>, MappingError> {
-    let rest = path.strip_prefix('/').ok_or(MappingError::InvalidPath {
-        reason: "path must start with `/`",
-    })?;
-    if rest.is_empty() {
-        return Ok(Vec::new());
-    }
-    let segments: Vec<&str> = rest.split('/').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        if segment.is_empty() && !last {
-            return Err(MappingError::InvalidPath {
-                reason: "empty path segment",
-            });
-        }
-        let decoded = percent_decode(segment)?;
-        if decoded == "." || decoded == ".." {
-            return Err(MappingError::InvalidPath {
-                reason: "`.` or `..` path segment",
-            });
-        }
-        if decoded.contains('/') {
-            return Err(MappingError::InvalidPath {
-                reason: "encoded `/` in a path segment",
-            });
-        }
-    }
-    Ok(segments)
-}
-
-/// Matches a route template (`/orders/{id}`, `/files/{*rest}`) against the path's segments.
-fn path_params(template: &str, segments: &[&str]) -> Result<Map<String, Value>, MappingError> {
+/// Matches a route template (`/orders/{id}`, `/files/{*rest}`) against the path, with the
+/// parameters percent-decoded.
+fn path_params(template: &str, path: &RequestPath<'_>) -> Result<Map<String, Value>, MappingError> {
     let mismatch = || MappingError::RouteMismatch {
         template: template.to_owned(),
     };
-    let parts: Vec<&str> = match template.strip_prefix('/') {
-        Some("") => Vec::new(),
-        Some(rest) => rest.split('/').collect(),
-        None => return Err(mismatch()),
-    };
-    let mut params = Map::new();
-    let mut remaining = segments.iter();
-    for (i, part) in parts.iter().enumerate() {
-        if let Some(name) = part.strip_prefix("{*").and_then(|p| p.strip_suffix('}')) {
-            if i + 1 != parts.len() {
-                return Err(mismatch());
-            }
-            let rest: Vec<&str> = remaining.by_ref().copied().collect();
-            if rest.is_empty() {
-                return Err(mismatch());
-            }
-            let decoded = rest
-                .iter()
-                .map(|s| percent_decode(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            params.insert(name.to_owned(), json!(decoded.join("/")));
-            break;
-        }
-        let segment = remaining.next().ok_or_else(mismatch)?;
-        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            if segment.is_empty() {
-                return Err(mismatch());
-            }
-            params.insert(name.to_owned(), json!(percent_decode(segment)?));
-        } else if part != segment {
-            return Err(mismatch());
-        }
-    }
-    if remaining.next().is_some() {
-        return Err(mismatch());
-    }
-    Ok(params)
+    let template = Template::parse_routed(template).ok_or_else(mismatch)?;
+    let captures = template.captures(path).ok_or_else(mismatch)?;
+    Ok(captures
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), Value::String(value)))
+        .collect())
 }
 
 fn query(raw: Option<&str>) -> Result<Map<String, Value>, MappingError> {
@@ -529,36 +490,9 @@ fn query(raw: Option<&str>) -> Result<Map<String, Value>, MappingError> {
 }
 
 fn percent_decode(text: &str) -> Result<String, MappingError> {
-    if !text.contains('%') {
-        return Ok(text.to_owned());
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        if byte == b'%' {
-            let high = bytes.get(i + 1).and_then(|b| hex(*b));
-            let low = bytes.get(i + 2).and_then(|b| hex(*b));
-            match (high, low) {
-                (Some(high), Some(low)) => out.push(high << 4 | low),
-                _ => return Err(MappingError::BadEncoding),
-            }
-            i += 3;
-        } else {
-            out.push(byte);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| MappingError::BadEncoding)
-}
-
-fn hex(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+    decode_all(text)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| MappingError::BadEncoding)
 }
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ`, the form Cedar's `datetime` accepts.
@@ -653,38 +587,26 @@ mod tests {
             "/a/%2f",
             "relative",
         ] {
-            assert_eq!(
-                canonical_segments(bad).unwrap_err().reason(),
-                "invalid_path",
-                "{bad}"
-            );
+            let error = path_error(RequestPath::parse(bad).unwrap_err());
+            assert_eq!(error.reason(), "invalid_path", "{bad}");
         }
-        assert_eq!(canonical_segments("/").unwrap(), Vec::<&str>::new());
-        assert_eq!(canonical_segments("/a/.b/").unwrap(), ["a", ".b", ""]);
+        assert_eq!(RequestPath::parse("/").unwrap().decoded(), "/");
+        assert_eq!(RequestPath::parse("/a/.b/").unwrap().decoded(), "/a/.b/");
     }
 
     #[test]
     fn templates_match_segments() {
-        let segments = ["files", "a b", "c"];
-        let params = path_params("/files/{*rest}", &segments).unwrap();
+        let path = RequestPath::parse("/files/a%20b/c").unwrap();
+        let params = path_params("/files/{*rest}", &path).unwrap();
         assert_eq!(params["rest"], "a b/c");
-        assert_eq!(
-            path_params("/files/{id}", &segments).unwrap_err().reason(),
-            "route_mismatch"
-        );
-        assert_eq!(
-            path_params("/other/{a}/{b}", &segments)
-                .unwrap_err()
-                .reason(),
-            "route_mismatch"
-        );
-        assert_eq!(
-            path_params("/files/{a}/{b}/{c}", &segments)
-                .unwrap_err()
-                .reason(),
-            "route_mismatch"
-        );
-        assert_eq!(path_params("/files/{a}/{b}", &segments).unwrap()["b"], "c");
+        for template in ["/files/{id}", "/other/{a}/{b}", "/files/{a}/{b}/{c}"] {
+            assert_eq!(
+                path_params(template, &path).unwrap_err().reason(),
+                "route_mismatch",
+                "{template}"
+            );
+        }
+        assert_eq!(path_params("/files/{a}/{b}", &path).unwrap()["b"], "c");
     }
 
     #[test]

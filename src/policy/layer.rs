@@ -99,8 +99,9 @@ impl AuthorizationLayer {
             }
             None => SystemTime::now(),
         };
+        let routed = crate::route::routed_template(request.extensions());
         let mut input = HttpInput::from_request(request, now);
-        if let Some(template) = matched_route(request).or(template) {
+        if let Some(template) = routed.as_deref().or(template) {
             input = input.with_route(template);
         }
         if let Some(ip) = client_ip {
@@ -143,21 +144,5 @@ impl<S> Layer<S> for AuthorizationLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         Guarded::new(inner, Arc::new(Pipeline::authorization_only(self.clone())))
-    }
-}
-
-/// axum's route template of the request, such as `/orders/{id}`.
-fn matched_route<B>(request: &Request<B>) -> Option<&str> {
-    #[cfg(feature = "axum")]
-    {
-        request
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(axum::extract::MatchedPath::as_str)
-    }
-    #[cfg(not(feature = "axum"))]
-    {
-        let _ = request;
-        None
     }
 }
