@@ -44,6 +44,9 @@ pub(crate) struct RawClaims<'a> {
     pub(crate) x5t_s256: Option<Cow<'a, str>>,
     /// A `cnf` object was present.
     pub(crate) cnf: bool,
+    /// The `cnf` object has a member other than `x5t#S256`: a confirmation method (`jkt`,
+    /// `jwk`, `jwe`, `jku`, …) that meshguard does not check.
+    pub(crate) unverified_confirmation: bool,
     /// Names of members not listed above, for required-claim checks.
     pub(crate) others: SeenNames<'a>,
     /// The first registered claim found with the wrong type.
@@ -340,9 +343,17 @@ struct Confirmation {
     walk: Walk,
 }
 
+/// What a `cnf` object holds.
+#[derive(Default)]
+struct Confirmed<'a> {
+    x5t_s256: Option<Cow<'a, str>>,
+    /// A member other than `x5t#S256` is present.
+    others: bool,
+}
+
 impl<'de> DeserializeSeed<'de> for Confirmation {
     /// `Err(())` when `cnf` is not an object or `x5t#S256` is not a string.
-    type Value = Result<Option<Cow<'de, str>>, ()>;
+    type Value = Result<Confirmed<'de>, ()>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -350,7 +361,7 @@ impl<'de> DeserializeSeed<'de> for Confirmation {
 }
 
 impl<'de> Visitor<'de> for Confirmation {
-    type Value = Result<Option<Cow<'de, str>>, ()>;
+    type Value = Result<Confirmed<'de>, ()>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a confirmation object")
@@ -359,18 +370,23 @@ impl<'de> Visitor<'de> for Confirmation {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let inner = self.walk.nested()?;
         let mut seen = SeenNames::new();
-        let mut thumbprint = Ok(None);
+        let mut confirmed = Ok(Confirmed::default());
         while let Some(Name(name)) = map.next_key()? {
             seen.insert(name.clone())?;
             let value = map.next_value_seed(inner)?;
-            if name == "x5t#S256" {
-                thumbprint = match value {
-                    Shape::Str(s) => Ok(Some(s)),
-                    _ => Err(()),
-                };
+            let Ok(found) = &mut confirmed else {
+                continue;
+            };
+            if name != "x5t#S256" {
+                found.others = true;
+                continue;
+            }
+            match value {
+                Shape::Str(s) => found.x5t_s256 = Some(s),
+                _ => confirmed = Err(()),
             }
         }
-        Ok(thumbprint)
+        Ok(confirmed)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -528,8 +544,9 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "cnf" => {
                     registered.first_use(10)?;
                     match map.next_value_seed(Confirmation { walk: member })? {
-                        Ok(thumbprint) => {
-                            claims.x5t_s256 = thumbprint;
+                        Ok(confirmed) => {
+                            claims.x5t_s256 = confirmed.x5t_s256;
+                            claims.unverified_confirmation = confirmed.others;
                             claims.cnf = true;
                         }
                         Err(()) => claims.wrong("cnf"),
@@ -617,7 +634,28 @@ mod tests {
         assert_eq!(claims.exp, Some(10));
         assert_eq!(claims.scp.unwrap(), ["x"]);
         assert_eq!(claims.x5t_s256.as_deref(), Some("t"));
+        assert!(!claims.unverified_confirmation);
         assert!(claims.others.contains("k"));
+    }
+
+    #[test]
+    fn confirmation_methods_other_than_x5t_s256_are_noted() {
+        for (cnf, thumbprint, unchecked) in [
+            (r#"{"jkt":"t"}"#, None, true),
+            (r#"{"jwk":{"kty":"OKP"}}"#, None, true),
+            (r#"{"x5t#S256":"t","jkt":"u"}"#, Some("t"), true),
+            (r#"{"jkt":"u","x5t#S256":"t"}"#, Some("t"), true),
+            (r#"{"x5t#S256":"t"}"#, Some("t"), false),
+            ("{}", None, false),
+        ] {
+            let json = format!(r#"{{"cnf":{cnf}}}"#);
+            let claims = parse_claims(json.as_bytes()).unwrap();
+            assert_eq!(claims.x5t_s256.as_deref(), thumbprint, "{cnf}");
+            assert_eq!(claims.unverified_confirmation, unchecked, "{cnf}");
+            assert_eq!(claims.wrong_type, None, "{cnf}");
+        }
+        let claims = parse_claims(br#"{"cnf":{"x5t#S256":1,"jkt":"u"}}"#).unwrap();
+        assert_eq!(claims.wrong_type, Some(WrongType("cnf")));
     }
 
     #[test]
