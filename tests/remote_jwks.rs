@@ -529,6 +529,60 @@ async fn redirects_are_followed_a_bounded_number_of_times() {
 }
 
 #[tokio::test]
+async fn every_redirect_target_meets_the_rules_of_the_configured_url() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let clock = ManualClock::new();
+    let port = server.base().rsplit(':').next().unwrap().to_owned();
+    let fetch = |url: String| {
+        // A short connect timeout: contacting a refused target would show as `timeout`.
+        let remote = RemoteJwks::url(url)
+            .connect_timeout(Duration::from_secs(2))
+            .startup(Startup::FailFast);
+        try_build(Issuer::remote(ISS, remote), &clock)
+    };
+    for (target, reason) in [
+        // Plain HTTP to a host that is not loopback (TEST-NET-1: never contacted).
+        ("http://192.0.2.1/jwks".to_owned(), "plain_http"),
+        ("http://idp.example.invalid/jwks".to_owned(), "plain_http"),
+        // Credentials in the URL, even to the same loopback server.
+        (
+            format!("http://user:pw@127.0.0.1:{port}/jwks"),
+            "invalid_url",
+        ),
+        // Schemes other than http(s).
+        (format!("ftp://127.0.0.1:{port}/jwks"), "invalid_url"),
+        // Not even a URL the HTTP client can request: it stops at the 302 itself.
+        ("file:///etc/passwd".to_owned(), "status"),
+    ] {
+        server.set_redirect(&target);
+        let error = key_source_error(fetch(server.redirect_url()).await);
+        assert_eq!(error.reason(), reason, "{target}: {error}");
+    }
+    assert_eq!(server.jwks_requests(), 0);
+
+    // The same rules for the discovery document's own fetch.
+    server.set_discovery(
+        serde_json::json!({"issuer": server.issuer(), "jwks_uri": server.redirect_url()})
+            .to_string(),
+    );
+    server.set_redirect("http://192.0.2.1/jwks");
+    let discovered = Issuer::remote(
+        server.issuer(),
+        RemoteJwks::discover(server.issuer()).startup(Startup::FailFast),
+    );
+    let error = key_source_error(try_build(discovered, &clock).await);
+    assert_eq!(error.reason(), "plain_http", "{error}");
+    assert_eq!(server.jwks_requests(), 0);
+
+    // Loopback to loopback over plain HTTP is what the configured URL may do itself.
+    server.set_redirect(&format!("http://localhost:{port}/moved"));
+    let verifier = fetch(server.redirect_url()).await.unwrap();
+    verifier.verify(&key.token(ISS)).unwrap();
+    assert_eq!(server.jwks_requests(), 1);
+}
+
+#[tokio::test]
 async fn garbage_and_error_statuses_never_replace_good_keys() {
     let key = TestKey::es256("k1");
     let server = JwksServer::start(jwks(&[&key])).await;

@@ -43,7 +43,10 @@ pub enum Startup {
 /// [`Issuer::remote`](crate::token::Issuer::remote).
 ///
 /// Every knob has a safe default (the `DEFAULT_*` constants of this module); the URL is
-/// checked when the verifier is built.
+/// checked when the verifier is built. The same rules (`https://`, plain `http://` only to
+/// loopback unless [allowed](RemoteJwks::allow_plain_http), no credentials in the URL) hold
+/// for a discovered `jwks_uri` and for every redirect target, which is refused before it
+/// is contacted; at most three redirects are followed.
 ///
 /// # Example
 ///
