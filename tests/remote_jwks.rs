@@ -14,10 +14,13 @@ mod remote_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use meshguard::token::remote::{Health, RemoteError, RemoteJwks, Startup};
-use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, Verifier};
+use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, TokenSigner, Verifier};
 use remote_support::{
-    AUDIENCE, CountingSubscriber, JwksServer, LogCounter, ManualClock, Mode, TestKey, TestPki, jwks,
+    AUDIENCE, CountingSubscriber, EXP, JwksServer, LogCounter, ManualClock, Mode, TestKey, TestPki,
+    jwks,
 };
 use tokio::task::JoinSet;
 
@@ -580,6 +583,48 @@ async fn every_redirect_target_meets_the_rules_of_the_configured_url() {
     let verifier = fetch(server.redirect_url()).await.unwrap();
     verifier.verify(&key.token(ISS)).unwrap();
     assert_eq!(server.jwks_requests(), 1);
+}
+
+/// A random HMAC secret, its `oct` JWK under `kid`, and an HS256 token signed with it.
+fn published_secret(kid: &str) -> (serde_json::Value, String) {
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).unwrap();
+    let jwk = serde_json::json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
+    let claims = serde_json::json!({"iss": ISS, "aud": AUDIENCE, "sub": "mallory", "exp": EXP});
+    let token = TokenSigner::new(Algorithm::HS256, &secret)
+        .unwrap()
+        .with_kid(kid)
+        .sign(&claims)
+        .unwrap();
+    (jwk, token)
+}
+
+#[tokio::test]
+async fn symmetric_keys_in_remote_documents_are_skipped() {
+    let key = TestKey::es256("k1");
+    let (oct, minted) = published_secret("h1");
+    let document = serde_json::json!({"keys": [key.jwk.clone(), oct.clone()]}).to_string();
+    let server = JwksServer::start(document.clone()).await;
+    let clock = ManualClock::new();
+    let remote = || RemoteJwks::url(server.jwks_url()).startup(Startup::FailFast);
+    let verifier = build(Issuer::remote(ISS, remote()), &clock).await;
+    assert_eq!(
+        verifier.verify_async(&minted).await.unwrap_err().reason(),
+        "unknown_key"
+    );
+    verifier.verify(&key.token(ISS)).unwrap();
+    assert_eq!(verifier.remote_status()[0].skipped(), 1);
+
+    // A document of secrets only has no usable key at all.
+    server.set_jwks(serde_json::json!({ "keys": [oct] }).to_string());
+    let error = key_source_error(try_build(Issuer::remote(ISS, remote()), &clock).await);
+    assert_eq!(error, RemoteError::NoUsableKeys { skipped: 1 });
+
+    // Knowingly allowed for this issuer, the secret verifies.
+    server.set_jwks(document);
+    let allowed = Issuer::remote(ISS, remote().allow_symmetric_keys());
+    let verifier = build(allowed, &clock).await;
+    assert_eq!(verifier.verify(&minted).unwrap().subject(), Some("mallory"));
 }
 
 #[tokio::test]
