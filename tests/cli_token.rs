@@ -286,3 +286,35 @@ fn usage_and_key_file_errors_exit_two() {
         assert!(!stderr(&out).contains("rejected:"));
     }
 }
+
+/// A key file far larger than the 1 MiB bound is refused after reading just past the bound:
+/// the file is sparse (no disk used) and the process may not map more than 512 MiB, so a
+/// tool that read it whole would die of it instead of exiting 2 with the usual message.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_huge_key_file_is_refused_without_being_read_whole() {
+    let dir = std::env::temp_dir().join(format!("meshguard-cli-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.jwks");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 524288 && exec "$0" verify-token --keys "$1" x"#)
+        .arg(env!("CARGO_BIN_EXE_meshguard"))
+        .arg(&huge)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot load keys from `{}`: key document is larger than 1048576 bytes\n",
+            huge.display()
+        )
+    );
+}

@@ -1248,3 +1248,32 @@ async fn certificate_bound_tokens_only_work_from_their_certificate() {
         .await
         .assert_invalid_token();
 }
+
+#[tokio::test]
+async fn tokens_bound_by_dpop_or_a_jwk_are_not_taken_as_bearer_tokens() {
+    let addr = serve_guarded().await;
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}),
+    ] {
+        let bound = signed(SECRET, "k1", "alice", 300, json!({ "cnf": cnf }));
+        let answer = get_as(addr, "/orders/7", Some(&bound)).await;
+        answer.assert_invalid_token();
+        assert!(!answer.body.contains("alice"), "{answer:?}");
+    }
+
+    // An issuer that knowingly allows it (a proxy in front checks the DPoP proofs).
+    let relaxed = Verifier::builder()
+        .issuer(
+            Issuer::new(ISS, KeySet::hmac_secret("k1", SECRET).unwrap())
+                .audience(AUD)
+                .allow_unverified_confirmation(),
+        )
+        .build()
+        .unwrap();
+    let addr = serve(app().layer(guard_builder().tokens(relaxed).build().unwrap())).await;
+    let bound = signed(SECRET, "k1", "alice", 300, json!({"cnf": {"jkt": "x"}}));
+    let answer = get_as(addr, "/orders/7", Some(&bound)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.json()["caller"]["user"], "alice");
+}

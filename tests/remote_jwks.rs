@@ -14,10 +14,13 @@ mod remote_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use meshguard::token::remote::{Health, RemoteError, RemoteJwks, Startup};
-use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, Verifier};
+use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, TokenSigner, Verifier};
 use remote_support::{
-    AUDIENCE, CountingSubscriber, JwksServer, LogCounter, ManualClock, Mode, TestKey, TestPki, jwks,
+    AUDIENCE, CountingSubscriber, EXP, JwksServer, LogCounter, ManualClock, Mode, TestKey, TestPki,
+    jwks,
 };
 use tokio::task::JoinSet;
 
@@ -526,6 +529,102 @@ async fn redirects_are_followed_a_bounded_number_of_times() {
     let error = key_source_error(try_build(looping, &clock).await);
     assert_eq!(error.reason(), "transport", "{error}");
     assert_eq!(server.jwks_requests(), 1);
+}
+
+#[tokio::test]
+async fn every_redirect_target_meets_the_rules_of_the_configured_url() {
+    let key = TestKey::es256("k1");
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let clock = ManualClock::new();
+    let port = server.base().rsplit(':').next().unwrap().to_owned();
+    let fetch = |url: String| {
+        // A short connect timeout: contacting a refused target would show as `timeout`.
+        let remote = RemoteJwks::url(url)
+            .connect_timeout(Duration::from_secs(2))
+            .startup(Startup::FailFast);
+        try_build(Issuer::remote(ISS, remote), &clock)
+    };
+    for (target, reason) in [
+        // Plain HTTP to a host that is not loopback (TEST-NET-1: never contacted).
+        ("http://192.0.2.1/jwks".to_owned(), "plain_http"),
+        ("http://idp.example.invalid/jwks".to_owned(), "plain_http"),
+        // Credentials in the URL, even to the same loopback server.
+        (
+            format!("http://user:pw@127.0.0.1:{port}/jwks"),
+            "invalid_url",
+        ),
+        // Schemes other than http(s).
+        (format!("ftp://127.0.0.1:{port}/jwks"), "invalid_url"),
+        // Not even a URL the HTTP client can request: it stops at the 302 itself.
+        ("file:///etc/passwd".to_owned(), "status"),
+    ] {
+        server.set_redirect(&target);
+        let error = key_source_error(fetch(server.redirect_url()).await);
+        assert_eq!(error.reason(), reason, "{target}: {error}");
+    }
+    assert_eq!(server.jwks_requests(), 0);
+
+    // The same rules for the discovery document's own fetch.
+    server.set_discovery(
+        serde_json::json!({"issuer": server.issuer(), "jwks_uri": server.redirect_url()})
+            .to_string(),
+    );
+    server.set_redirect("http://192.0.2.1/jwks");
+    let discovered = Issuer::remote(
+        server.issuer(),
+        RemoteJwks::discover(server.issuer()).startup(Startup::FailFast),
+    );
+    let error = key_source_error(try_build(discovered, &clock).await);
+    assert_eq!(error.reason(), "plain_http", "{error}");
+    assert_eq!(server.jwks_requests(), 0);
+
+    // Loopback to loopback over plain HTTP is what the configured URL may do itself.
+    server.set_redirect(&format!("http://localhost:{port}/moved"));
+    let verifier = fetch(server.redirect_url()).await.unwrap();
+    verifier.verify(&key.token(ISS)).unwrap();
+    assert_eq!(server.jwks_requests(), 1);
+}
+
+/// A random HMAC secret, its `oct` JWK under `kid`, and an HS256 token signed with it.
+fn published_secret(kid: &str) -> (serde_json::Value, String) {
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).unwrap();
+    let jwk = serde_json::json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
+    let claims = serde_json::json!({"iss": ISS, "aud": AUDIENCE, "sub": "mallory", "exp": EXP});
+    let token = TokenSigner::new(Algorithm::HS256, &secret)
+        .unwrap()
+        .with_kid(kid)
+        .sign(&claims)
+        .unwrap();
+    (jwk, token)
+}
+
+#[tokio::test]
+async fn symmetric_keys_in_remote_documents_are_skipped() {
+    let key = TestKey::es256("k1");
+    let (oct, minted) = published_secret("h1");
+    let document = serde_json::json!({"keys": [key.jwk.clone(), oct.clone()]}).to_string();
+    let server = JwksServer::start(document.clone()).await;
+    let clock = ManualClock::new();
+    let remote = || RemoteJwks::url(server.jwks_url()).startup(Startup::FailFast);
+    let verifier = build(Issuer::remote(ISS, remote()), &clock).await;
+    assert_eq!(
+        verifier.verify_async(&minted).await.unwrap_err().reason(),
+        "unknown_key"
+    );
+    verifier.verify(&key.token(ISS)).unwrap();
+    assert_eq!(verifier.remote_status()[0].skipped(), 1);
+
+    // A document of secrets only has no usable key at all.
+    server.set_jwks(serde_json::json!({ "keys": [oct] }).to_string());
+    let error = key_source_error(try_build(Issuer::remote(ISS, remote()), &clock).await);
+    assert_eq!(error, RemoteError::NoUsableKeys { skipped: 1 });
+
+    // Knowingly allowed for this issuer, the secret verifies.
+    server.set_jwks(document);
+    let allowed = Issuer::remote(ISS, remote().allow_symmetric_keys());
+    let verifier = build(allowed, &clock).await;
+    assert_eq!(verifier.verify(&minted).unwrap().subject(), Some("mallory"));
 }
 
 #[tokio::test]

@@ -933,3 +933,63 @@ fn builder_demands_issuer_and_audience_decisions() {
         BuilderError::IssuerUnset
     );
 }
+
+#[test]
+fn tokens_bound_by_an_unchecked_confirmation_method_are_refused() {
+    let keys = TestKeys::generate();
+    let verifier = ec_verifier(&keys);
+    let with_cnf = |cnf: serde_json::Value| {
+        let mut payload = claims();
+        payload["cnf"] = cnf;
+        es256(&keys, ES_HEADER, &payload.to_string())
+    };
+    let jwk = keys.ec256_jwk("holder", None);
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({ "jwk": jwk }),
+        json!({"jku": "https://client.example/keys", "kid": "k"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", "jkt": "x"}),
+    ] {
+        let token = with_cnf(cnf.clone());
+        assert_eq!(
+            verifier.verify(&token).unwrap_err(),
+            TokenError::UnsupportedConfirmation,
+            "{cnf}"
+        );
+        assert_eq!(reason(&verifier, &token), "unsupported_confirmation");
+    }
+    // The one method meshguard checks (with the guard's certificate binding) still passes
+    // verification, as does an empty `cnf` that binds to nothing.
+    for cnf in [
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({}),
+    ] {
+        assert_eq!(
+            reason(&verifier, &with_cnf(cnf.clone())),
+            "accepted",
+            "{cnf}"
+        );
+    }
+}
+
+#[test]
+fn an_issuer_may_allow_bound_tokens_as_bearer_tokens() {
+    let keys = TestKeys::generate();
+    let verifier = verifier_with(
+        Issuer::new(ISS, ec_keys(&keys))
+            .audience(AUD)
+            .allow_unverified_confirmation(),
+    );
+    let mut payload = claims();
+    payload["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    let verified = verifier
+        .verify(&es256(&keys, ES_HEADER, &payload.to_string()))
+        .unwrap();
+    assert_eq!(verified.certificate_thumbprint(), None);
+    // Without the allowance, the same token is refused.
+    let strict = ec_verifier(&keys);
+    assert_eq!(
+        reason(&strict, &es256(&keys, ES_HEADER, &payload.to_string())),
+        "unsupported_confirmation"
+    );
+}

@@ -58,6 +58,11 @@ pub enum TokenError {
     /// The header lists critical extensions (`crit`) that meshguard does not implement.
     #[error("token requires an unsupported critical extension")]
     UnsupportedCrit,
+    /// The token is bound to a key or certificate by a confirmation method (a `cnf` member,
+    /// RFC 7800) that meshguard does not check, such as `jkt` (DPoP, RFC 9449) or `jwk`.
+    /// Only `x5t#S256` (RFC 8705) is checked, by the guard's certificate binding.
+    #[error("token is bound by a confirmation method that is not checked")]
+    UnsupportedConfirmation,
     /// The issuer's keys could not be obtained (remote key source down past its stale
     /// period, or never reached).
     #[error("verification keys are unavailable")]
@@ -83,6 +88,7 @@ impl TokenError {
             TokenError::InvalidClaim(_) => "invalid_claim",
             TokenError::InvalidType => "invalid_type",
             TokenError::UnsupportedCrit => "unsupported_crit",
+            TokenError::UnsupportedConfirmation => "unsupported_confirmation",
             TokenError::KeySourceUnavailable => "key_source_unavailable",
         }
     }

@@ -44,6 +44,7 @@ pub struct Issuer {
     require_exp: bool,
     required_claims: Vec<String>,
     token_types: Option<Vec<String>>,
+    allow_unverified_confirmation: bool,
 }
 
 impl Issuer {
@@ -75,6 +76,7 @@ impl Issuer {
             require_exp: true,
             required_claims: Vec::new(),
             token_types: None,
+            allow_unverified_confirmation: false,
         }
     }
 
@@ -143,6 +145,22 @@ impl Issuer {
         self
     }
 
+    /// Accepts tokens bound by a confirmation method meshguard does not check (a `cnf`
+    /// member other than `x5t#S256`, such as DPoP's `jkt` or `jwk`) as plain bearer tokens.
+    ///
+    /// # Security
+    ///
+    /// The issuer bound such a token to a key its client holds, so that a stolen copy is
+    /// useless without that key. Accepted here unchecked, a stolen copy works from anyone:
+    /// the protection the issuer meant to give is lost. Use it only when another component
+    /// (a proxy that verifies DPoP proofs, say) checks the binding before the request gets
+    /// here. A `cnf["x5t#S256"]` is still checked by the guard's certificate binding.
+    /// Defaults to refusing them with `unsupported_confirmation`.
+    pub fn allow_unverified_confirmation(mut self) -> Self {
+        self.allow_unverified_confirmation = true;
+        self
+    }
+
     /// The RFC 9068 JWT access-token profile: `typ` must be `at+jwt` or
     /// `application/at+jwt` (so an OpenID Connect ID token is refused), and `iss`, `exp`,
     /// `aud`, `sub`, `client_id`, `iat` and `jti` must be present.
@@ -186,6 +204,7 @@ impl Issuer {
             require_exp: self.require_exp,
             required_claims: self.required_claims,
             token_types: self.token_types,
+            allow_unverified_confirmation: self.allow_unverified_confirmation,
         })
     }
 }
@@ -274,6 +293,7 @@ pub(crate) struct PreparedIssuer {
     require_exp: bool,
     required_claims: Vec<String>,
     token_types: Option<Vec<String>>,
+    allow_unverified_confirmation: bool,
 }
 
 impl PreparedIssuer {
@@ -311,6 +331,11 @@ impl PreparedIssuer {
         }
         if let Some(missing) = self.required_claims.iter().find(|c| !claims.has(c)) {
             return Err(TokenError::MissingClaim(missing.as_str().into()));
+        }
+        // A bound token accepted without its binding checked is a bearer token its
+        // issuer never meant to issue.
+        if claims.unverified_confirmation && !self.allow_unverified_confirmation {
+            return Err(TokenError::UnsupportedConfirmation);
         }
         Ok(())
     }

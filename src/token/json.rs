@@ -6,6 +6,7 @@
 //! while borrowing from the input wherever no escapes force a copy.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -43,8 +44,11 @@ pub(crate) struct RawClaims<'a> {
     pub(crate) x5t_s256: Option<Cow<'a, str>>,
     /// A `cnf` object was present.
     pub(crate) cnf: bool,
+    /// The `cnf` object has a member other than `x5t#S256`: a confirmation method (`jkt`,
+    /// `jwk`, `jwe`, `jku`, …) that meshguard does not check.
+    pub(crate) unverified_confirmation: bool,
     /// Names of members not listed above, for required-claim checks.
-    pub(crate) others: Vec<Cow<'a, str>>,
+    pub(crate) others: SeenNames<'a>,
     /// The first registered claim found with the wrong type.
     pub(crate) wrong_type: Option<WrongType>,
 }
@@ -68,7 +72,7 @@ impl RawClaims<'_> {
             "scope" => self.scope.is_some(),
             "scp" => self.scp.is_some(),
             "cnf" => self.cnf,
-            other => self.others.iter().any(|seen| seen == other),
+            other => self.others.contains(other),
         }
     }
 }
@@ -127,20 +131,59 @@ impl<'de> Visitor<'de> for StrVisitor {
     }
 }
 
+/// Below this many names a scan of the list is cheaper than hashing.
+const SCAN_LIMIT: usize = 16;
+
 /// Remembers the member names of one object and refuses a second occurrence.
-struct SeenNames<'a>(Vec<Cow<'a, str>>);
+///
+/// A list scanned on each insert would make an object of n members cost n² comparisons
+/// (a forged 16 KiB header with 1,500 members took milliseconds), so past
+/// [`SCAN_LIMIT`] names move to a hash set keyed with the standard library's per-process
+/// random SipHash keys, which input cannot aim collisions at.
+pub(crate) enum SeenNames<'a> {
+    Few(Vec<Cow<'a, str>>),
+    Many(HashSet<Cow<'a, str>>),
+}
 
 impl<'a> SeenNames<'a> {
     fn new() -> Self {
-        SeenNames(Vec::new())
+        SeenNames::Few(Vec::new())
     }
 
     fn insert<E: de::Error>(&mut self, name: Cow<'a, str>) -> Result<(), E> {
-        if self.0.contains(&name) {
-            return Err(E::custom("duplicate member name"));
+        let fresh = match self {
+            SeenNames::Few(names) if names.len() < SCAN_LIMIT => {
+                let fresh = !names.contains(&name);
+                names.push(name);
+                fresh
+            }
+            SeenNames::Few(names) => {
+                let mut set: HashSet<_> = names.drain(..).collect();
+                let fresh = set.insert(name);
+                *self = SeenNames::Many(set);
+                fresh
+            }
+            SeenNames::Many(set) => set.insert(name),
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(E::custom("duplicate member name"))
         }
-        self.0.push(name);
-        Ok(())
+    }
+
+    /// Whether `name` was seen.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        match self {
+            SeenNames::Few(names) => names.iter().any(|seen| seen == name),
+            SeenNames::Many(set) => set.contains(name),
+        }
+    }
+}
+
+impl Default for SeenNames<'_> {
+    fn default() -> Self {
+        SeenNames::new()
     }
 }
 
@@ -300,9 +343,17 @@ struct Confirmation {
     walk: Walk,
 }
 
+/// What a `cnf` object holds.
+#[derive(Default)]
+struct Confirmed<'a> {
+    x5t_s256: Option<Cow<'a, str>>,
+    /// A member other than `x5t#S256` is present.
+    others: bool,
+}
+
 impl<'de> DeserializeSeed<'de> for Confirmation {
     /// `Err(())` when `cnf` is not an object or `x5t#S256` is not a string.
-    type Value = Result<Option<Cow<'de, str>>, ()>;
+    type Value = Result<Confirmed<'de>, ()>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
@@ -310,7 +361,7 @@ impl<'de> DeserializeSeed<'de> for Confirmation {
 }
 
 impl<'de> Visitor<'de> for Confirmation {
-    type Value = Result<Option<Cow<'de, str>>, ()>;
+    type Value = Result<Confirmed<'de>, ()>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a confirmation object")
@@ -319,18 +370,23 @@ impl<'de> Visitor<'de> for Confirmation {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let inner = self.walk.nested()?;
         let mut seen = SeenNames::new();
-        let mut thumbprint = Ok(None);
+        let mut confirmed = Ok(Confirmed::default());
         while let Some(Name(name)) = map.next_key()? {
             seen.insert(name.clone())?;
             let value = map.next_value_seed(inner)?;
-            if name == "x5t#S256" {
-                thumbprint = match value {
-                    Shape::Str(s) => Ok(Some(s)),
-                    _ => Err(()),
-                };
+            let Ok(found) = &mut confirmed else {
+                continue;
+            };
+            if name != "x5t#S256" {
+                found.others = true;
+                continue;
+            }
+            match value {
+                Shape::Str(s) => found.x5t_s256 = Some(s),
+                _ => confirmed = Err(()),
             }
         }
-        Ok(thumbprint)
+        Ok(confirmed)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -488,8 +544,9 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "cnf" => {
                     registered.first_use(10)?;
                     match map.next_value_seed(Confirmation { walk: member })? {
-                        Ok(thumbprint) => {
-                            claims.x5t_s256 = thumbprint;
+                        Ok(confirmed) => {
+                            claims.x5t_s256 = confirmed.x5t_s256;
+                            claims.unverified_confirmation = confirmed.others;
                             claims.cnf = true;
                         }
                         Err(()) => claims.wrong("cnf"),
@@ -508,7 +565,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 _ => claims.wrong(label),
             }
         }
-        claims.others = others.0;
+        claims.others = others;
         Ok(claims)
     }
 }
@@ -525,6 +582,28 @@ mod tests {
         assert!(parse_claims(br#"{"x":[{"y":1,"y":1}]}"#).is_err());
         assert!(parse_claims(br#"{"s\u0075b":"a","sub":"b"}"#).is_err());
         assert!(parse_header(br#"{"alg":"HS256","alg":"none"}"#).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_refused_past_the_scan_limit() {
+        let members = |n: usize| (0..n).map(|i| format!(r#""m{i}":0"#)).collect::<Vec<_>>();
+        for n in [SCAN_LIMIT - 1, SCAN_LIMIT, SCAN_LIMIT + 1, 500] {
+            let mut names = members(n);
+            let unique = format!("{{{}}}", names.join(","));
+            assert!(parse_claims(unique.as_bytes()).is_ok(), "{n}");
+            assert!(check_strict(unique.as_bytes()).is_ok(), "{n}");
+            assert!(parse_claims(unique.as_bytes()).unwrap().has("m0"));
+            names.push(r#""m0":1"#.to_owned());
+            let twice = format!("{{{}}}", names.join(","));
+            assert!(parse_claims(twice.as_bytes()).is_err(), "{n}");
+            assert!(
+                parse_header(format!(r#"{{"alg":"HS256",{}}}"#, &twice[1..]).as_bytes()).is_err()
+            );
+            assert!(
+                check_strict(format!(r#"{{"a":{twice}}}"#).as_bytes()).is_err(),
+                "{n}"
+            );
+        }
     }
 
     #[test]
@@ -555,7 +634,28 @@ mod tests {
         assert_eq!(claims.exp, Some(10));
         assert_eq!(claims.scp.unwrap(), ["x"]);
         assert_eq!(claims.x5t_s256.as_deref(), Some("t"));
-        assert!(claims.others.iter().any(|n| n == "k"));
+        assert!(!claims.unverified_confirmation);
+        assert!(claims.others.contains("k"));
+    }
+
+    #[test]
+    fn confirmation_methods_other_than_x5t_s256_are_noted() {
+        for (cnf, thumbprint, unchecked) in [
+            (r#"{"jkt":"t"}"#, None, true),
+            (r#"{"jwk":{"kty":"OKP"}}"#, None, true),
+            (r#"{"x5t#S256":"t","jkt":"u"}"#, Some("t"), true),
+            (r#"{"jkt":"u","x5t#S256":"t"}"#, Some("t"), true),
+            (r#"{"x5t#S256":"t"}"#, Some("t"), false),
+            ("{}", None, false),
+        ] {
+            let json = format!(r#"{{"cnf":{cnf}}}"#);
+            let claims = parse_claims(json.as_bytes()).unwrap();
+            assert_eq!(claims.x5t_s256.as_deref(), thumbprint, "{cnf}");
+            assert_eq!(claims.unverified_confirmation, unchecked, "{cnf}");
+            assert_eq!(claims.wrong_type, None, "{cnf}");
+        }
+        let claims = parse_claims(br#"{"cnf":{"x5t#S256":1,"jkt":"u"}}"#).unwrap();
+        assert_eq!(claims.wrong_type, Some(WrongType("cnf")));
     }
 
     #[test]

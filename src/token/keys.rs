@@ -250,6 +250,19 @@ impl KeySet {
     ///
     /// [`KeyError::Jwks`] when the document is not a JSON object with a `keys` array.
     pub fn from_jwks_json(json: &[u8]) -> Result<Self, KeyError> {
+        KeySet::read_jwks(json, true)
+    }
+
+    /// Reads a JWKS document fetched from a remote source: as
+    /// [`from_jwks_json`](KeySet::from_jwks_json), but HMAC secrets (`kty: oct`) are also
+    /// skipped unless `symmetric` is set. A secret published at a URL is a secret anyone
+    /// who can read the URL may mint tokens with.
+    #[cfg(feature = "remote-jwks")]
+    pub(crate) fn from_remote_jwks_json(json: &[u8], symmetric: bool) -> Result<Self, KeyError> {
+        KeySet::read_jwks(json, symmetric)
+    }
+
+    fn read_jwks(json: &[u8], symmetric: bool) -> Result<Self, KeyError> {
         bounded(json)?;
         super::json::check_strict(json).map_err(|e| KeyError::Jwks(e.to_string()))?;
         let document: JwksDocument =
@@ -260,6 +273,9 @@ impl KeySet {
                 .map_err(|e| KeyError::Jwk(e.to_string()))
                 .and_then(Jwk::into_key);
             match key {
+                Ok(key) if !symmetric && key.family() == KeyFamily::Hmac => set.skipped.push(
+                    format!("key {index}: a symmetric (`oct`) key in a remote document"),
+                ),
                 Ok(key) => set.keys.push(key),
                 Err(why) => set.skipped.push(format!("key {index}: {why}")),
             }

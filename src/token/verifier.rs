@@ -81,7 +81,9 @@ impl Verifier {
     /// length, shape and encoding, header (`alg`, `crit`, nesting), issuer selection (which
     /// reads the claims first when several issuers are configured), algorithm allow-list, key
     /// lookup, signature, claims syntax, then claim types, `typ`,
-    /// `exp`/`nbf`/`iat`/lifetime, `iss`, `aud` and required claims. A forged token is
+    /// `exp`/`nbf`/`iat`/lifetime, `iss`, `aud`, required claims, and confirmation methods
+    /// (a `cnf` member other than `x5t#S256` is refused unless the issuer
+    /// [allows it](Issuer::allow_unverified_confirmation)). A forged token is
     /// therefore reported as `bad_signature` even when its claims are also wrong.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let inner = &*self.inner;

@@ -58,6 +58,8 @@ struct Shared {
     cache_control: Mutex<Option<String>>,
     /// The discovery document, or `None` to build it from the server's own URLs.
     discovery: Mutex<Option<String>>,
+    /// Where `/redirect` sends the client.
+    redirect: Mutex<Option<String>>,
     jwks_requests: AtomicUsize,
     discovery_requests: AtomicUsize,
     base: String,
@@ -92,6 +94,7 @@ impl JwksServer {
             mode: Mutex::new(Mode::Serve),
             cache_control: Mutex::new(None),
             discovery: Mutex::new(None),
+            redirect: Mutex::new(None),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
             base,
@@ -165,6 +168,16 @@ impl JwksServer {
         *self.shared.discovery.lock().unwrap() = Some(document);
     }
 
+    /// Makes `/redirect` answer 302 with this `Location` (404 until set).
+    pub fn set_redirect(&self, location: &str) {
+        *self.shared.redirect.lock().unwrap() = Some(location.to_owned());
+    }
+
+    /// The URL that redirects to the one given to [`set_redirect`](Self::set_redirect).
+    pub fn redirect_url(&self) -> String {
+        format!("{}/redirect", self.shared.base)
+    }
+
     /// How many requests reached the JWKS path.
     pub fn jwks_requests(&self) -> usize {
         self.shared.jwks_requests.load(Ordering::SeqCst)
@@ -195,6 +208,17 @@ async fn respond(
             response.headers_mut().insert(
                 hyper::header::LOCATION,
                 hyper::header::HeaderValue::from_static(target),
+            );
+            return Ok(response);
+        }
+        "/redirect" => {
+            let Some(target) = shared.redirect.lock().unwrap().clone() else {
+                return Ok(status(StatusCode::NOT_FOUND));
+            };
+            let mut response = status(StatusCode::FOUND);
+            response.headers_mut().insert(
+                hyper::header::LOCATION,
+                hyper::header::HeaderValue::from_str(&target).unwrap(),
             );
             return Ok(response);
         }

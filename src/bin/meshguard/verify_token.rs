@@ -1,14 +1,17 @@
 //! `meshguard verify-token`: verify one token, print its claims or why it was rejected.
 
+use std::fs::File;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "remote-jwks")]
 use meshguard::token::remote::RemoteJwks;
-use meshguard::token::{Algorithm, FixedClock, Issuer, KeySet, Verifier, VerifierBuilder};
+use meshguard::token::{
+    Algorithm, FixedClock, Issuer, KeySet, MAX_KEY_DOCUMENT_BYTES, Verifier, VerifierBuilder,
+};
 
 /// Arguments of `verify-token`.
 #[derive(clap::Args)]
@@ -123,8 +126,9 @@ fn build_verifier(args: &Args) -> Result<Verifier, String> {
 fn keys(args: &Args) -> Result<KeySet, String> {
     let mut keys = KeySet::new();
     for path in &args.keys {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let bytes = read_bounded(path, MAX_KEY_DOCUMENT_BYTES)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        // Past the bound, `from_document` refuses the document as too large.
         let set = KeySet::from_document(&bytes)
             .map_err(|e| format!("cannot load keys from `{}`: {e}", path.display()))?;
         for skipped in set.skipped() {
@@ -133,6 +137,15 @@ fn keys(args: &Args) -> Result<KeySet, String> {
         keys.extend(set);
     }
     Ok(keys)
+}
+
+/// At most `limit + 1` bytes of the file at `path`: enough for the parser to see that a
+/// longer file is over its bound, without holding the rest in memory.
+fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    File::open(path)?.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The verifier configuration the flags describe, with `keys` for every issuer.

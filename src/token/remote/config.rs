@@ -43,7 +43,10 @@ pub enum Startup {
 /// [`Issuer::remote`](crate::token::Issuer::remote).
 ///
 /// Every knob has a safe default (the `DEFAULT_*` constants of this module); the URL is
-/// checked when the verifier is built.
+/// checked when the verifier is built. The same rules (`https://`, plain `http://` only to
+/// loopback unless [allowed](RemoteJwks::allow_plain_http), no credentials in the URL) hold
+/// for a discovered `jwks_uri` and for every redirect target, which is refused before it
+/// is contacted; at most three redirects are followed.
 ///
 /// # Example
 ///
@@ -70,6 +73,7 @@ pub struct RemoteJwks {
     pub(super) request_timeout: Duration,
     pub(super) startup: Startup,
     pub(super) allow_plain_http: bool,
+    pub(super) allow_symmetric_keys: bool,
     pub(super) extra_roots: Vec<Vec<u8>>,
 }
 
@@ -109,6 +113,7 @@ impl RemoteJwks {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             startup: Startup::Lazy,
             allow_plain_http: false,
+            allow_symmetric_keys: false,
             extra_roots: Vec::new(),
         }
     }
@@ -216,6 +221,19 @@ impl RemoteJwks {
     /// `::1` and `localhost` is always allowed).
     pub fn allow_plain_http(mut self) -> Self {
         self.allow_plain_http = true;
+        self
+    }
+
+    /// Uses HMAC secrets (`kty: oct`) found in the remote document.
+    ///
+    /// # Security
+    ///
+    /// A shared secret verifies and signs alike: whoever can read the document (anyone, for
+    /// a public JWKS endpoint) can mint tokens this service accepts. Only for a document
+    /// served privately to this service, over an authenticated channel. Defaults to skipping
+    /// them, each listed with its reason among the skipped keys.
+    pub fn allow_symmetric_keys(mut self) -> Self {
+        self.allow_symmetric_keys = true;
         self
     }
 }

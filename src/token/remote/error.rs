@@ -9,8 +9,8 @@ use super::super::error::KeyError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteError {
-    /// The JWKS or issuer URL cannot be parsed, or is not `http(s)://`, or (for an
-    /// issuer) carries a query or fragment.
+    /// The JWKS or issuer URL (or a discovered or redirect target) cannot be parsed, is not
+    /// `http(s)://`, carries credentials, or (for an issuer) carries a query or fragment.
     #[error("invalid URL `{url}`: {why}")]
     InvalidUrl {
         /// The URL as configured or discovered.
@@ -18,7 +18,8 @@ pub enum RemoteError {
         /// What is wrong with it.
         why: String,
     },
-    /// A plain `http://` URL to a host that is not a loopback address, without
+    /// A plain `http://` URL (configured, discovered, or the target of a redirect) to a host
+    /// that is not a loopback address, without
     /// [`allow_plain_http`](super::RemoteJwks::allow_plain_http).
     #[error("refusing plain http to `{0}`: use https, or allow_plain_http()")]
     PlainHttp(String),

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
+use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode, Url};
 use rustls::crypto::ring;
 use rustls::pki_types::CertificateDer;
 
 use super::config::RemoteJwks;
+use super::discovery::checked_url;
 use super::error::RemoteError;
 
 /// The most redirects followed; an identity provider needs one or two at most.
@@ -27,11 +29,28 @@ pub(super) fn client(config: &RemoteJwks, https_only: bool) -> Result<Client, Re
         .tls_backend_preconfigured(tls_config(&config.extra_roots)?)
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .redirect(redirects(config.allow_plain_http))
         .https_only(https_only)
         .user_agent(concat!("meshguard/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| RemoteError::Tls(e.to_string()))
+}
+
+/// Follows at most [`MAX_REDIRECTS`] redirects, each to a URL the configuration itself
+/// could have named: the rules of [`checked_url`] (https, plain http only to loopback unless
+/// allowed, no credentials) are applied to every target before it is contacted, or a
+/// loopback `http://` source could hand the fetch to any host in the clear.
+fn redirects(allow_plain_http: bool) -> Policy {
+    Policy::custom(move |attempt| {
+        // `previous` holds the URLs already requested, the configured one first.
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match checked_url(attempt.url().as_str(), allow_plain_http) {
+            Ok(_) => attempt.follow(),
+            Err(refused) => attempt.error(refused),
+        }
+    })
 }
 
 /// rustls on ring (the crate's one crypto library), verifying servers against the operating
@@ -104,6 +123,14 @@ pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetc
 fn failure(url: &Url, error: &reqwest::Error) -> RemoteError {
     if error.is_timeout() {
         return RemoteError::Timeout(url.to_string());
+    }
+    // A redirect target refused by `redirects`: report it as that URL's own refusal.
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<RemoteError>() {
+            return refused.clone();
+        }
+        source = cause.source();
     }
     // reqwest's own message repeats the URL and says little ("error sending request"); the
     // causes say what happened (refused, reset, certificate).

@@ -368,7 +368,8 @@ impl RemoteState {
                 return Err(error);
             }
         };
-        let set = KeySet::from_jwks_json(&fetched.body).map_err(RemoteError::Jwks)?;
+        let set = KeySet::from_remote_jwks_json(&fetched.body, self.config.allow_symmetric_keys)
+            .map_err(RemoteError::Jwks)?;
         let keys = PreparedKeys::new(&set, self.algorithms);
         if keys.is_empty() {
             return Err(RemoteError::NoUsableKeys {
