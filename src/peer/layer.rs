@@ -36,7 +36,9 @@ use crate::response::{Refusal, Stage};
 /// axum's `ConnectInfo`, as `MtlsListener` (features `axum` and `rustls`) provides it) or, under
 /// tonic, the TLS connect info of its server. When the direct peer is a proxy trusted by
 /// the [`XfccPolicy`], the caller is the client its XFCC header names; XFCC headers from
-/// anyone else are removed from the request.
+/// anyone else are removed from the request. With
+/// [`client_address`](Self::client_address), the same trusted proxies also report the
+/// client's address that policies see as `context.client_ip`.
 ///
 /// Refusals: no identity when one is required → 403 (gRPC UNAUTHENTICATED); a certificate
 /// that breaks the identity rules → 403 (gRPC UNAUTHENTICATED); an identity the

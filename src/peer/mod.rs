@@ -8,7 +8,8 @@
 //! in place. [`PeerIdentity`] then reads the SPIFFE ID (under the X509-SVID rules, stricter
 //! than go-spiffe), SANs, subject and SHA-256 thumbprint of the verified chain;
 //! [`Authorizer`]s decide which SPIFFE IDs may call; [`XfccPolicy`] decides when a proxy's
-//! XFCC header is believed.
+//! XFCC header is believed, and [`ForwardedAddress`] how such a proxy reports the client's
+//! address.
 //!
 //! # Example
 //!

@@ -240,7 +240,7 @@ impl PrincipalMapping {
     /// The namespace of `token`'s principal.
     fn space_for(&self, token: &VerifiedToken) -> Result<Space<'_>, DecisionError> {
         if self.namespaces.is_empty() {
-            if token.from_several_issuers() {
+            if token.is_from_several_issuers() {
                 return Err(principal_error(
                     "tokens of several issuers need per-issuer principal namespaces",
                 ));
@@ -251,10 +251,14 @@ impl PrincipalMapping {
                 prefix: "",
             });
         }
-        let namespace = token
-            .issuer()
-            .and_then(|issuer| self.namespaces.get(issuer))
-            .ok_or_else(|| principal_error("the token's issuer has no principal namespace"))?;
+        let Some(issuer) = token.issuer() else {
+            return Err(principal_error(
+                "the token has no `iss` to pick a principal namespace",
+            ));
+        };
+        let namespace = self.namespaces.get(issuer).ok_or_else(|| {
+            principal_error(&format!("issuer `{issuer}` has no principal namespace"))
+        })?;
         Ok(self.space_of(namespace))
     }
 

@@ -153,7 +153,7 @@ impl VerifiedToken {
     /// Whether the verifier that accepted this token was configured with several issuers:
     /// then the same `sub` from two of them names two different users, and the policy
     /// engine refuses to map the token without a namespace for its issuer.
-    pub(crate) fn from_several_issuers(&self) -> bool {
+    pub(crate) fn is_from_several_issuers(&self) -> bool {
         self.inner.several_issuers
     }
 }
