@@ -222,8 +222,8 @@ impl PrincipalMapping {
                     issuer: (*issuer).to_owned(),
                 });
             }
-            let earlier = spaces.iter().take(index);
-            if let Some((first, _)) = earlier.into_iter().find(|(_, s)| s.meets(space, roles)) {
+            let mut earlier = spaces.iter().take(index);
+            if let Some((first, _)) = earlier.find(|(_, s)| s.meets(space, roles)) {
                 return Err(IssuerNamespaceError::Shared {
                     first: (*first).to_owned(),
                     second: (*issuer).to_owned(),
