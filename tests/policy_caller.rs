@@ -74,7 +74,7 @@ entity Order;
 action read, refund appliesTo {
     principal: [User, Service],
     resource: Order,
-    context: { scopes?: Set<String>, peer?: { id: String, trust_domain: String } }
+    context: { scopes?: Set<String>, iss?: String, peer?: { id: String, trust_domain: String } }
 };
 "#;
 

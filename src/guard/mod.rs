@@ -42,7 +42,7 @@ use http::Response;
 use tower_layer::Layer;
 
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
-use crate::policy::{AuthorizationLayer, HttpMapping, PolicyEngine};
+use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
 use crate::response::{Refusal, RenderFn, RequestHead};
 use crate::token::Verifier;
 use crate::token::layer::AuthenticationLayer;
@@ -190,13 +190,18 @@ impl GuardBuilder {
     /// # Errors
     /// [`GuardError::NoChecks`] without any layer, [`GuardError::NoIdentity`] for policies
     /// without a token or peer layer to identify the caller, [`GuardError::Route`] for a
-    /// pattern or rule that does not parse.
+    /// pattern or rule that does not parse, [`GuardError::Principals`] when the token
+    /// issuers' principals could be confused under the policies' mapping (see
+    /// [`PolicyEngine::check_issuers`]).
     pub fn build(self) -> Result<GuardLayer, GuardError> {
         if self.peer.is_none() && self.authn.is_none() && self.authz.is_none() {
             return Err(GuardError::NoChecks);
         }
         if self.authz.is_some() && self.peer.is_none() && self.authn.is_none() {
             return Err(GuardError::NoIdentity);
+        }
+        if let (Some(authn), Some(authz)) = (&self.authn, &self.authz) {
+            authz.engine().check_issuers(authn.verifier())?;
         }
         let mut routes = Routes::default();
         for (pattern, rule) in self.routes {
@@ -241,6 +246,9 @@ pub enum GuardError {
         /// What is wrong with it.
         message: String,
     },
+    /// Users of two token issuers could be the same principal.
+    #[error(transparent)]
+    Principals(#[from] IssuerNamespaceError),
 }
 
 /// The composed layer: peer identity, bearer token, certificate binding, scopes and

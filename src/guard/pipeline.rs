@@ -200,7 +200,7 @@ impl Pipeline {
                         caller,
                         route.map(Route::template),
                         route.and_then(|r| r.action.as_ref()),
-                        crate::peer::remote_ip(request.extensions()),
+                        crate::peer::client_ip(request.extensions()),
                     ) {
                         Ok(allowed) => decision = Some(allowed),
                         Err(refused) => return Admit::Refuse(refused),

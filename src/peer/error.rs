@@ -1,5 +1,6 @@
 //! Errors of peer identification.
 
+use super::client_address::ForwardedError;
 use super::spiffe::SpiffeIdError;
 use super::xfcc::XfccError;
 
@@ -93,6 +94,9 @@ pub enum PeerError {
     /// `Chain` does not start with the certificate given in `Cert`.
     #[error("x-forwarded-client-cert Chain does not start with Cert")]
     XfccChainMismatch,
+    /// A trusted proxy's `Forwarded` or `X-Forwarded-For` header could not be read.
+    #[error("invalid client address header: {0}")]
+    Forwarded(#[from] ForwardedError),
 }
 
 impl PeerError {
@@ -124,6 +128,7 @@ impl PeerError {
             Self::XfccHashMismatch => "xfcc_hash_mismatch",
             Self::XfccBadCertEncoding => "xfcc_bad_cert_encoding",
             Self::XfccChainMismatch => "xfcc_chain_mismatch",
+            Self::Forwarded(e) => e.reason(),
         }
     }
 }

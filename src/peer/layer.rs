@@ -15,13 +15,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use tower_layer::Layer;
 
 use super::authorize::Authorizer;
+use super::client_address::ForwardedAddress;
 use super::connect::MtlsConnectInfo;
 use super::error::PeerError;
 use super::forwarded::{DirectPeer, XFCC_HEADER, XfccPolicy};
@@ -35,7 +36,9 @@ use crate::response::{Refusal, Stage};
 /// axum's `ConnectInfo`, as `MtlsListener` (features `axum` and `rustls`) provides it) or, under
 /// tonic, the TLS connect info of its server. When the direct peer is a proxy trusted by
 /// the [`XfccPolicy`], the caller is the client its XFCC header names; XFCC headers from
-/// anyone else are removed from the request.
+/// anyone else are removed from the request. With
+/// [`client_address`](Self::client_address), the same trusted proxies also report the
+/// client's address that policies see as `context.client_ip`.
 ///
 /// Refusals: no identity when one is required → 403 (gRPC UNAUTHENTICATED); a certificate
 /// that breaks the identity rules → 403 (gRPC UNAUTHENTICATED); an identity the
@@ -51,8 +54,14 @@ pub struct PeerIdentityLayer {
 struct Config {
     authorizer: Option<Authorizer>,
     xfcc: XfccPolicy,
+    forwarded: Option<ForwardedAddress>,
     required: bool,
 }
+
+/// The client address a trusted proxy reported, recorded by [`PeerIdentityLayer`] for the
+/// policies; `None` when the proxy did not name the client.
+#[derive(Clone, Copy, Debug)]
+struct ForwardedClient(Option<IpAddr>);
 
 impl Default for PeerIdentityLayer {
     fn default() -> Self {
@@ -67,6 +76,7 @@ impl PeerIdentityLayer {
             config: Arc::new(Config {
                 authorizer: None,
                 xfcc: XfccPolicy::disabled(),
+                forwarded: None,
                 required: true,
             }),
         }
@@ -82,6 +92,25 @@ impl PeerIdentityLayer {
     #[must_use]
     pub fn xfcc(self, policy: XfccPolicy) -> Self {
         self.with(|config| config.xfcc = policy)
+    }
+
+    /// Takes the client's address, which policies see as `context.client_ip`, from the
+    /// forwarding header `address` names when the direct peer is a proxy the
+    /// [`XfccPolicy`] trusts (see [`xfcc`](Self::xfcc)); from any other peer the header is
+    /// ignored and the address is the socket peer's.
+    ///
+    /// From a trusted proxy, a header that does not parse is refused with 400; a header
+    /// that is absent or does not name the client (`unknown`, an obfuscated identifier, too
+    /// few entries) leaves `context.client_ip` out rather than give the proxy's own address.
+    ///
+    /// # Security
+    ///
+    /// Choose the header the trusted proxies append to and count them exactly (see
+    /// [`ForwardedAddress::hops`]); a header they only pass along is the client's to write.
+    /// Defaults to the socket peer for every request.
+    #[must_use]
+    pub fn client_address(self, address: ForwardedAddress) -> Self {
+        self.with(|config| config.forwarded = Some(address))
     }
 
     /// Lets requests without a peer identity through; an identity that is present is still
@@ -132,6 +161,14 @@ impl PeerIdentityLayer {
                     .xfcc
                     .resolve(&direct, request.headers())
                     .map_err(|error| peer_refusal(&error))?;
+                if let Some(address) = &config.forwarded
+                    && config.xfcc.is_trusted_proxy(&direct)
+                {
+                    let client = address
+                        .resolve(request.headers())
+                        .map_err(|error| peer_refusal(&PeerError::Forwarded(error)))?;
+                    request.extensions_mut().insert(ForwardedClient(client));
+                }
                 config.xfcc.strip_untrusted(&direct, request.headers_mut());
                 identity
             }
@@ -173,6 +210,12 @@ pub(crate) fn peer_refusal(error: &PeerError) -> Refusal {
             StatusCode::BAD_REQUEST,
             error.reason(),
             "the forwarded client certificate header is malformed",
+        ),
+        PeerError::Forwarded(_) => Refusal::new(
+            Stage::Peer,
+            StatusCode::BAD_REQUEST,
+            error.reason(),
+            "the forwarded client address header is malformed",
         ),
         PeerError::NoCertificate | PeerError::XfccElementMissing => Refusal::new(
             Stage::Peer,
@@ -228,8 +271,18 @@ fn direct_peer<B>(
     Ok((None, None))
 }
 
-/// The client's IP address, when the server recorded the connection.
-pub(crate) fn remote_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+/// The client's IP address for the policies: what a trusted proxy reported when a
+/// [`PeerIdentityLayer`] configured with [`client_address`](PeerIdentityLayer::client_address)
+/// identified the request, else the socket peer's. IPv4-mapped IPv6 addresses are IPv4.
+pub(crate) fn client_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+    match extensions.get::<ForwardedClient>() {
+        Some(ForwardedClient(reported)) => *reported,
+        None => remote_ip(extensions).map(|ip| ip.to_canonical()),
+    }
+}
+
+/// The socket peer's IP address, when the server recorded the connection.
+fn remote_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     if let Some(info) = extensions.get::<MtlsConnectInfo>() {
         return Some(info.remote_addr().ip());
     }

@@ -8,7 +8,8 @@
 //! in place. [`PeerIdentity`] then reads the SPIFFE ID (under the X509-SVID rules, stricter
 //! than go-spiffe), SANs, subject and SHA-256 thumbprint of the verified chain;
 //! [`Authorizer`]s decide which SPIFFE IDs may call; [`XfccPolicy`] decides when a proxy's
-//! XFCC header is believed.
+//! XFCC header is believed, and [`ForwardedAddress`] how such a proxy reports the client's
+//! address.
 //!
 //! # Example
 //!
@@ -41,6 +42,7 @@ mod authorize;
 #[cfg(all(feature = "axum", feature = "rustls"))]
 mod axum;
 mod binding;
+mod client_address;
 mod connect;
 mod error;
 mod forwarded;
@@ -55,6 +57,9 @@ mod xfcc;
 
 pub use authorize::{AuthorizeError, Authorizer};
 pub use binding::{BindingError, CertificateBinding};
+pub use client_address::{
+    DEFAULT_MAX_FORWARDED_ELEMENTS, DEFAULT_MAX_FORWARDED_LEN, ForwardedAddress, ForwardedError,
+};
 pub use connect::MtlsConnectInfo;
 pub use error::PeerError;
 pub use forwarded::{DirectPeer, ElementSelection, XFCC_HEADER, XfccPolicy, XfccPolicyBuilder};
@@ -63,7 +68,7 @@ pub use identity::{
     certificates_from_pem,
 };
 pub use layer::PeerIdentityLayer;
-pub(crate) use layer::{peer_refusal, remote_ip};
+pub(crate) use layer::{client_ip, peer_refusal};
 pub use spiffe::{MAX_SPIFFE_ID_LEN, MAX_TRUST_DOMAIN_LEN, SpiffeId, SpiffeIdError, TrustDomain};
 pub use xfcc::{
     DEFAULT_MAX_XFCC_ELEMENTS, DEFAULT_MAX_XFCC_LEN, MAX_XFCC_PAIRS, XfccElement, XfccError,

@@ -9,11 +9,13 @@ use cedar_policy::{ActionConstraint, Authorizer, PolicySet, Schema};
 
 use super::decision::{Decision, DenyCause, Details, Shadow};
 use super::error::{DecisionError, PolicyError};
+use super::issuers::IssuerNamespaceError;
 use super::principal::PrincipalMapping;
 use super::provider::EntityProvider;
 use super::source::{EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
 use crate::caller::Caller;
+use crate::token::Verifier;
 
 /// One request to decide: principal, action and resource uids, a context, and the entities
 /// the request brings (its principal's entity, the resource's data) on top of the static ones.
@@ -262,8 +264,10 @@ impl PolicyEngineBuilder {
     /// # Errors
     /// Any [`PolicyError`]: unreadable or oversized sources, and, all listed at once,
     /// policy syntax errors, duplicate ids, templates, schema errors, validation errors and
-    /// invalid entities.
+    /// invalid entities; [`PolicyError::Principals`] for per-issuer namespaces of the
+    /// [`PrincipalMapping`] that do not keep their issuers apart.
     pub fn build(self) -> Result<PolicyEngine, PolicyError> {
+        self.principals.validate()?;
         let loaded = self.sources.load()?;
         Ok(PolicyEngine {
             shared: Arc::new(Shared {
@@ -297,7 +301,7 @@ impl PolicyEngine {
     ///
     /// The caller becomes the principal through the engine's [`PrincipalMapping`]: its
     /// entity (parents from role claims, attributes from chosen claims) is added to the
-    /// request, and `scopes` and `peer` to the context. A caller that cannot be mapped is
+    /// request, and `scopes`, `iss` and `peer` to the context. A caller that cannot be mapped is
     /// denied with [`DecisionError::Principal`].
     pub fn authorize(
         &self,
@@ -314,13 +318,31 @@ impl PolicyEngine {
         }
     }
 
+    /// Checks that the principals of the issuers `verifier` accepts cannot be confused: with
+    /// several issuers, each must have its own namespace in the [`PrincipalMapping`], and
+    /// no two may overlap. The [`Guard`](crate::guard::Guard) runs this when it is built;
+    /// run it yourself when you join a verifier and an engine another way.
+    ///
+    /// # Errors
+    /// [`IssuerNamespaceError::Shared`] naming two issuers whose principals could be equal
+    /// (with several issuers and no namespaces, the first two), [`IssuerNamespaceError::Unmapped`]
+    /// for an issuer without a namespace when others have one,
+    /// [`IssuerNamespaceError::Workload`], or [`IssuerNamespaceError::AnyIssuer`] for
+    /// namespaces with an [`Issuer::any`](crate::token::Issuer::any).
+    pub fn check_issuers(&self, verifier: &Verifier) -> Result<(), IssuerNamespaceError> {
+        self.shared
+            .principals
+            .check_issuers(verifier.issuer_names())
+    }
+
     /// The request [`PolicyEngine::authorize`] decides, for use with
     /// [`PolicyEngine::authorize_with`] and an [`EntityProvider`].
     ///
     /// # Errors
     /// [`DecisionError::Principal`] when the caller cannot be mapped (no id claim, a role
     /// claim that is not strings, a claim with no Cedar equivalent, a workload without a
-    /// SPIFFE ID), or when the context already holds `scopes` or `peer`.
+    /// SPIFFE ID, a token of an issuer without a principal namespace), or when the context
+    /// already holds `scopes`, `iss` or `peer`.
     pub fn request_for(
         &self,
         caller: &Caller,

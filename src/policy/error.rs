@@ -42,6 +42,9 @@ pub enum PolicyError {
         /// All problems found, in source order.
         diagnostics: Vec<Diagnostic>,
     },
+    /// The principal mapping's per-issuer namespaces do not keep their issuers apart.
+    #[error(transparent)]
+    Principals(#[from] super::issuers::IssuerNamespaceError),
 }
 
 impl PolicyError {
@@ -53,6 +56,7 @@ impl PolicyError {
             Self::TooLarge { .. } => "too_large",
             Self::NoPolicyFiles { .. } => "no_policy_files",
             Self::Invalid { .. } => "invalid",
+            Self::Principals(_) => "principals",
         }
     }
 

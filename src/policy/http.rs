@@ -10,7 +10,7 @@
 //! | `path` | `String` | `/orders/42` |
 //! | `path_params` | record of `String` | `{"id": "42"}`, percent-decoded |
 //! | `query` | record of `String` | `{"expand": "items"}`, percent-decoded; a repeated name is an error |
-//! | `client_ip` | `ipaddr` | only when known |
+//! | `client_ip` | `ipaddr` | the socket peer, or what a trusted proxy reported; only when known |
 //! | `time` | `datetime` | the request's time, UTC, millisecond precision |
 //!
 //! With a schema, declare these fields in each action's context (`client_ip?: ipaddr`);
@@ -96,7 +96,11 @@ impl<'a> HttpInput<'a> {
         self
     }
 
-    /// The client's IP address (the socket peer, or what a trusted proxy reported).
+    /// The client's IP address. The guard gives the socket peer's address, or, when its
+    /// [`PeerIdentityLayer`](crate::peer::PeerIdentityLayer) takes the
+    /// [`client_address`](crate::peer::PeerIdentityLayer::client_address) from trusted
+    /// proxies and the direct peer is one, the address that proxy reported (none when it
+    /// named no client).
     #[must_use]
     pub fn with_client_ip(mut self, ip: IpAddr) -> Self {
         self.client_ip = Some(ip);

@@ -46,6 +46,7 @@ mod decision;
 mod engine;
 mod error;
 mod http;
+mod issuers;
 mod layer;
 mod principal;
 mod provider;
@@ -59,6 +60,7 @@ pub use error::{DecisionError, Diagnostic, DiagnosticKind, EntityError, PolicyEr
 pub use http::{
     HttpInput, HttpMapping, MAX_QUERY_PARAMETERS, MAX_TARGET_BYTES, MappedRequest, MappingError,
 };
+pub use issuers::{IssuerNamespace, IssuerNamespaceError};
 pub use layer::AuthorizationLayer;
 pub use principal::PrincipalMapping;
 pub use provider::{EntityProvider, ProviderError};

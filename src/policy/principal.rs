@@ -1,20 +1,24 @@
 //! From a [`Caller`] to a Cedar principal: which entity type and id, which parents, which
 //! attributes, and what goes into the context.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
 use super::error::DecisionError;
+use super::issuers::{IssuerNamespace, IssuerNamespaceError, Space};
 use super::values::{Entity, EntityUid, restricted};
 use crate::caller::Caller;
+use crate::token::VerifiedToken;
 
 /// How a [`Caller`] becomes the principal of a Cedar request.
 ///
 /// For a user (a verified token): the principal is `<user type>::"<id claim>"` (default
 /// `User::"<sub>"`), its parents are `<role type>::"<value>"` for each value of the role
-/// claims (default type `Role`, no role claim), chosen claims become attributes, and the
-/// token's scopes go into `context.scopes` as a set of strings.
+/// claims (default type `Role`, no role claim), chosen claims become attributes, the
+/// token's scopes go into `context.scopes` as a set of strings and its `iss`, when it has
+/// one, into `context.iss` as a string.
 ///
 /// For a workload alone (an mTLS peer): the principal is `<service type>::"<SPIFFE ID>"`
 /// (default `Service`) with the attribute `trust_domain`.
@@ -22,28 +26,50 @@ use crate::caller::Caller;
 /// When both are present — a user's token carried by a calling service — the user is the
 /// principal and the workload goes into `context.peer` as `{ id, trust_domain }`.
 ///
+/// # Several issuers
+///
+/// A `sub` names a user only within its issuer. Tokens verified by a
+/// [`Verifier`](crate::token::Verifier) with several issuers are mapped only through
+/// per-issuer namespaces given with [`issuer`](Self::issuer): each issuer's users (and
+/// roles) get their own entity type or id prefix, so that the principal of one issuer can
+/// never equal one of another. Once any namespace is given, a token whose `iss` has none is
+/// not mapped (the request is denied), and the [`Guard`](crate::guard::Guard) refuses to
+/// build when an issuer of its verifier has no namespace or two share one (see
+/// [`PolicyEngine::check_issuers`](super::PolicyEngine::check_issuers)). With a single
+/// issuer and no namespace, users are `User::"<sub>"` as above.
+///
 /// With a schema, declare what the mapping produces, for example:
 ///
 /// ```text
 /// entity Role;
 /// entity User in [Role] { email?: String };
+/// entity PartnerRole;
+/// entity PartnerUser in [PartnerRole];
 /// entity Service { trust_domain: String };
 /// action "GET /orders/{id}" appliesTo {
-///     principal: [User, Service], resource: Application,
-///     context: { scopes?: Set<String>, peer?: { id: String, trust_domain: String }, ... }
+///     principal: [User, PartnerUser, Service], resource: Application,
+///     context: {
+///         scopes?: Set<String>, iss?: String,
+///         peer?: { id: String, trust_domain: String }, ...
+///     }
 /// };
 /// ```
 ///
 /// # Example
 /// ```
-/// use meshguard::policy::PrincipalMapping;
+/// use meshguard::policy::{IssuerNamespace, PrincipalMapping};
 ///
 /// let mapping = PrincipalMapping::new()
 ///     .role_claim("roles")
 ///     .role_claim("groups")
 ///     .attribute("email", "email")
 ///     .attribute("tenant", "https://example.com/tenant");
-/// # let _ = mapping;
+///
+/// // Two issuers: each gets its own namespace.
+/// let two = PrincipalMapping::new()
+///     .issuer("https://login.example.com", IssuerNamespace::new())
+///     .issuer("https://idp.partner.example", IssuerNamespace::new().user_type("PartnerUser"));
+/// # let _ = (mapping, two);
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
@@ -54,6 +80,10 @@ pub struct PrincipalMapping {
     role_claims: Vec<String>,
     attributes: Vec<(String, String)>,
     service_type: String,
+    /// Per-issuer namespaces, by `iss`.
+    namespaces: BTreeMap<String, IssuerNamespace>,
+    /// Issuers given a namespace more than once: refused when the engine is built.
+    duplicates: Vec<String>,
 }
 
 /// The principal of one request, with what it adds to the request.
@@ -75,6 +105,8 @@ impl PrincipalMapping {
             role_claims: Vec::new(),
             attributes: Vec::new(),
             service_type: "Service".to_owned(),
+            namespaces: BTreeMap::new(),
+            duplicates: Vec::new(),
         }
     }
 
@@ -119,6 +151,117 @@ impl PrincipalMapping {
         self
     }
 
+    /// Gives the users and roles of tokens whose `iss` is `issuer` their own namespace.
+    ///
+    /// Once one issuer has a namespace, tokens of issuers without one are not mapped (the
+    /// request is denied). Two issuers whose namespaces could hold the same user or role
+    /// (same entity type, and one id prefix starting the other), or a namespace that could
+    /// hold a workload `<service type>::"spiffe://…"`, are refused when the engine is built.
+    /// Defaults to none: tokens of a single issuer map to `<user type>::"<id>"`.
+    pub fn issuer(mut self, issuer: &str, namespace: IssuerNamespace) -> Self {
+        if self
+            .namespaces
+            .insert(issuer.to_owned(), namespace)
+            .is_some()
+        {
+            self.duplicates.push(issuer.to_owned());
+        }
+        self
+    }
+
+    /// Checks that the configured namespaces keep their issuers apart.
+    pub(crate) fn validate(&self) -> Result<(), IssuerNamespaceError> {
+        if let Some(issuer) = self.duplicates.first() {
+            return Err(IssuerNamespaceError::Duplicate {
+                issuer: issuer.clone(),
+            });
+        }
+        let spaces: Vec<_> = self
+            .namespaces
+            .iter()
+            .map(|(issuer, namespace)| (issuer.as_str(), self.space_of(namespace)))
+            .collect();
+        self.check_disjoint(&spaces)
+    }
+
+    /// Checks that tokens of `issuers` (the `iss` of each issuer a verifier accepts, `None`
+    /// for any) map to principals that no other of them can have.
+    pub(crate) fn check_issuers<'a>(
+        &self,
+        issuers: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<(), IssuerNamespaceError> {
+        let issuers: Vec<Option<&str>> = issuers.into_iter().collect();
+        if self.namespaces.is_empty() {
+            return match issuers.as_slice() {
+                [first, second, ..] => Err(IssuerNamespaceError::Shared {
+                    first: first.unwrap_or_default().to_owned(),
+                    second: second.unwrap_or_default().to_owned(),
+                }),
+                _ => Ok(()),
+            };
+        }
+        let mut spaces = Vec::with_capacity(issuers.len());
+        for issuer in issuers {
+            let issuer = issuer.ok_or(IssuerNamespaceError::AnyIssuer)?;
+            let namespace =
+                self.namespaces
+                    .get(issuer)
+                    .ok_or_else(|| IssuerNamespaceError::Unmapped {
+                        issuer: issuer.to_owned(),
+                    })?;
+            spaces.push((issuer, self.space_of(namespace)));
+        }
+        self.check_disjoint(&spaces)
+    }
+
+    fn check_disjoint(&self, spaces: &[(&str, Space<'_>)]) -> Result<(), IssuerNamespaceError> {
+        let roles = !self.role_claims.is_empty();
+        for (index, (issuer, space)) in spaces.iter().enumerate() {
+            if space.meets_workloads(&self.service_type, roles) {
+                return Err(IssuerNamespaceError::Workload {
+                    issuer: (*issuer).to_owned(),
+                });
+            }
+            let mut earlier = spaces.iter().take(index);
+            if let Some((first, _)) = earlier.find(|(_, s)| s.meets(space, roles)) {
+                return Err(IssuerNamespaceError::Shared {
+                    first: (*first).to_owned(),
+                    second: (*issuer).to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn space_of<'a>(&'a self, namespace: &'a IssuerNamespace) -> Space<'a> {
+        namespace.resolve(&self.user_type, &self.role_type)
+    }
+
+    /// The namespace of `token`'s principal.
+    fn space_for(&self, token: &VerifiedToken) -> Result<Space<'_>, DecisionError> {
+        if self.namespaces.is_empty() {
+            if token.is_from_several_issuers() {
+                return Err(principal_error(
+                    "tokens of several issuers need per-issuer principal namespaces",
+                ));
+            }
+            return Ok(Space {
+                user_type: &self.user_type,
+                role_type: &self.role_type,
+                prefix: "",
+            });
+        }
+        let Some(issuer) = token.issuer() else {
+            return Err(principal_error(
+                "the token has no `iss` to pick a principal namespace",
+            ));
+        };
+        let namespace = self.namespaces.get(issuer).ok_or_else(|| {
+            principal_error(&format!("issuer `{issuer}` has no principal namespace"))
+        })?;
+        Ok(self.space_of(namespace))
+    }
+
     /// Maps a caller.
     pub(crate) fn map(&self, caller: &Caller) -> Result<MappedPrincipal, DecisionError> {
         let mut context = Map::new();
@@ -145,7 +288,9 @@ impl PrincipalMapping {
             .ok_or_else(|| {
                 principal_error(&format!("token has no string claim `{}`", self.id_claim))
             })?;
-        let uid = EntityUid::new(&self.user_type, id).map_err(to_principal_error)?;
+        let space = self.space_for(token)?;
+        let uid = EntityUid::new(space.user_type, &prefixed(space.prefix, id))
+            .map_err(to_principal_error)?;
         let mut builder = Entity::builder(uid.clone());
         let mut roles = HashSet::new();
         for claim in &self.role_claims {
@@ -170,8 +315,9 @@ impl PrincipalMapping {
             }
         }
         for role in roles {
-            builder =
-                builder.parent(EntityUid::new(&self.role_type, role).map_err(to_principal_error)?);
+            let role = EntityUid::new(space.role_type, &prefixed(space.prefix, role))
+                .map_err(to_principal_error)?;
+            builder = builder.parent(role);
         }
         for (attribute, claim) in &self.attributes {
             if let Some(value) = token.claim(claim) {
@@ -184,6 +330,9 @@ impl PrincipalMapping {
             "scopes".to_owned(),
             Value::Array(token.scopes().iter().map(|s| json!(s)).collect()),
         );
+        if let Some(issuer) = token.issuer() {
+            context.insert("iss".to_owned(), json!(issuer));
+        }
         if let Some((id, trust_domain)) = peer {
             context.insert(
                 "peer".to_owned(),
@@ -201,6 +350,15 @@ impl PrincipalMapping {
 impl Default for PrincipalMapping {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// `id` in a namespace with `prefix`; borrowed when there is no prefix.
+fn prefixed<'a>(prefix: &str, id: &'a str) -> Cow<'a, str> {
+    if prefix.is_empty() {
+        Cow::Borrowed(id)
+    } else {
+        Cow::Owned(format!("{prefix}{id}"))
     }
 }
 

@@ -60,6 +60,8 @@ struct Inner {
     /// The claims set exactly as signed; parsed into `claims` only when someone asks.
     payload: Vec<u8>,
     claims: OnceLock<Map<String, Value>>,
+    /// Whether the verifier accepted several issuers, so that `iss` told them apart.
+    several_issuers: bool,
 }
 
 impl VerifiedToken {
@@ -147,6 +149,13 @@ impl VerifiedToken {
     pub fn claims_json(&self) -> &[u8] {
         &self.inner.payload
     }
+
+    /// Whether the verifier that accepted this token was configured with several issuers:
+    /// then the same `sub` from two of them names two different users, and the policy
+    /// engine refuses to map the token without a namespace for its issuer.
+    pub(crate) fn is_from_several_issuers(&self) -> bool {
+        self.inner.several_issuers
+    }
 }
 
 /// A [`VerifiedToken`] waiting for its payload bytes.
@@ -186,7 +195,14 @@ impl Pending {
             x5t_s256: owned(claims.x5t_s256),
             payload: Vec::new(),
             claims: OnceLock::new(),
+            several_issuers: false,
         })
+    }
+
+    /// Records that the verifier was configured with several issuers.
+    pub(crate) fn among_several_issuers(mut self, several: bool) -> Self {
+        self.0.several_issuers = several;
+        self
     }
 
     /// Completes the token with the claims set it was verified from.

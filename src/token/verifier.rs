@@ -143,7 +143,9 @@ impl Verifier {
             None => parse_claims(&payload)?,
         };
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
-        let verified = Pending::new(&header, alg, claims).with_payload(payload);
+        let verified = Pending::new(&header, alg, claims)
+            .among_several_issuers(inner.issuers.len() > 1)
+            .with_payload(payload);
         if let Some(cache) = &inner.cache
             && let Some(index) = inner.issuers.iter().position(|i| std::ptr::eq(i, issuer))
         {
@@ -163,6 +165,12 @@ impl Verifier {
     #[cfg(feature = "remote-jwks")]
     pub(crate) fn issuers(&self) -> &[PreparedIssuer] {
         &self.inner.issuers
+    }
+
+    /// The `iss` of each configured issuer, in configuration order; `None` for
+    /// [`Issuer::any`].
+    pub(crate) fn issuer_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.inner.issuers.iter().map(|i| i.issuer.as_deref())
     }
 
     /// The issuer a token would be checked against, or `None` when it names no configured
