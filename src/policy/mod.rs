@@ -47,6 +47,7 @@ mod engine;
 mod error;
 mod http;
 mod layer;
+mod nesting;
 mod principal;
 mod provider;
 mod source;
@@ -60,6 +61,7 @@ pub use http::{
     HttpInput, HttpMapping, MAX_QUERY_PARAMETERS, MAX_TARGET_BYTES, MappedRequest, MappingError,
 };
 pub use layer::AuthorizationLayer;
+pub use nesting::{MAX_DATA_NESTING, MAX_EXPRESSION_HEIGHT, MAX_POLICY_NESTING};
 pub use principal::PrincipalMapping;
 pub use provider::{EntityProvider, ProviderError};
 pub use source::{EntitySource, PolicySource, SchemaSource};

@@ -10,6 +10,7 @@ use cedar_policy::{PolicySet, Schema, ValidationMode, Validator};
 
 use super::MAX_SOURCE_BYTES;
 use super::error::{Diagnostic, DiagnosticKind, PolicyError};
+use super::nesting::{self, Syntax};
 
 /// Most files read from one policy directory.
 const MAX_POLICY_FILES: usize = 10_000;
@@ -251,6 +252,7 @@ fn load_policies(
         texts: HashMap::new(),
     };
     for (origin, text, prefixed) in files {
+        check_nesting(&origin, &text, Syntax::Policy)?;
         parse_file(&origin, &text, prefixed, &mut parsed, diagnostics);
     }
     Ok(parsed)
@@ -414,6 +416,11 @@ fn load_schema(
         ),
     };
     check_size(&origin, text.len())?;
+    check_nesting(
+        &origin,
+        &text,
+        if json { Syntax::Json } else { Syntax::Schema },
+    )?;
     let parsed = if json {
         Schema::from_json_str(&text).map_err(|error| {
             vec![
@@ -472,6 +479,7 @@ fn load_entities(
         None => (Arc::from("<entities>"), Arc::from("[]")),
     };
     check_size(&origin, text.len())?;
+    check_nesting(&origin, &text, Syntax::Json)?;
     match cedar_policy::Entities::from_json_str(&text, schema) {
         Ok(entities) => Ok(Some(entities)),
         Err(error) => {
@@ -531,6 +539,16 @@ fn check_size(origin: &str, size: usize) -> Result<(), PolicyError> {
         });
     }
     Ok(())
+}
+
+/// Refuses text nested past what Cedar parses safely, before Cedar sees it.
+fn check_nesting(origin: &str, text: &str, syntax: Syntax) -> Result<(), PolicyError> {
+    nesting::check(text, syntax).map_err(|found| PolicyError::TooDeep {
+        origin: origin.to_owned(),
+        line: found.line,
+        column: found.column,
+        limit: found.limit,
+    })
 }
 
 fn display(path: &Path) -> Arc<str> {
