@@ -46,6 +46,13 @@ pub enum PolicyError {
         /// The bound that was passed.
         limit: usize,
     },
+    /// A reload found no policy while the set in force has some; refused unless
+    /// [`allow_empty_reload`](super::PolicyEngineBuilder::allow_empty_reload).
+    #[error("the new policy set has no policies; the previous set of {previous} stays in force")]
+    NoPolicies {
+        /// How many policies the set in force has.
+        previous: usize,
+    },
     /// A policy directory holds no `.cedar` file.
     #[error("no `.cedar` file in directory `{path}`")]
     NoPolicyFiles {
@@ -68,6 +75,7 @@ impl PolicyError {
             Self::Io { .. } => "io",
             Self::TooLarge { .. } => "too_large",
             Self::TooDeep { .. } => "too_deep",
+            Self::NoPolicies { .. } => "no_policies",
             Self::NoPolicyFiles { .. } => "no_policy_files",
             Self::Invalid { .. } => "invalid",
         }

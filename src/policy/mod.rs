@@ -50,6 +50,7 @@ mod layer;
 mod nesting;
 mod principal;
 mod provider;
+mod read;
 mod source;
 mod values;
 mod watch;
