@@ -243,7 +243,8 @@ impl Entities {
     /// apply (an `ipaddr` attribute may be a plain string).
     ///
     /// # Errors
-    /// [`EntityError::InvalidEntity`] when the text is not a JSON array,
+    /// [`EntityError::InvalidEntity`] when the text is not a JSON array or nests more than
+    /// [`MAX_DATA_NESTING`](super::MAX_DATA_NESTING) levels deep,
     /// [`EntityError::TooLarge`] past [`MAX_SOURCE_BYTES`](super::MAX_SOURCE_BYTES).
     pub fn from_json_str(json: &str) -> Result<Self, EntityError> {
         if json.len() > MAX_SOURCE_BYTES {
@@ -252,6 +253,15 @@ impl Entities {
                 limit: MAX_SOURCE_BYTES,
             });
         }
+        // The same bound as static entities, before serde_json and Cedar recurse into it.
+        super::nesting::check(json, super::nesting::Syntax::Json).map_err(|found| {
+            EntityError::InvalidEntity {
+                message: format!(
+                    "nests more than {} levels deep at line {}, column {}",
+                    found.limit, found.line, found.column
+                ),
+            }
+        })?;
         let value: Value = serde_json::from_str(json).map_err(|e| EntityError::InvalidEntity {
             message: e.to_string(),
         })?;
@@ -576,6 +586,12 @@ mod tests {
         assert!(Entities::from_json_str("{}").is_err());
         assert!(Entities::from_json_str("[").is_err());
         assert!(Entities::from_json_str("[]").unwrap().is_empty());
+        let deep = format!("[{}1{}]", "[".repeat(64), "]".repeat(64));
+        let message = Entities::from_json_str(&deep).unwrap_err().to_string();
+        assert!(
+            message.contains("nests more than 64 levels deep"),
+            "{message}"
+        );
     }
 
     #[test]
