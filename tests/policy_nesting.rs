@@ -10,8 +10,8 @@
 mod policy_support;
 
 use meshguard::policy::{
-    Context, EntitySource, MAX_DATA_NESTING, MAX_EXPRESSION_HEIGHT, MAX_POLICY_NESTING,
-    PolicyEngine, PolicyError, PolicySource, Request, SchemaSource,
+    Context, EntitySource, MAX_DATA_NESTING, MAX_POLICY_NESTING, PolicyEngine, PolicyError,
+    PolicySource, Request, SchemaSource,
 };
 use policy_support::{on_small_stack_in_child, uid};
 
@@ -22,59 +22,72 @@ fn policy(body: &str) -> String {
     format!("permit(principal, action, resource) when {{ {body} }};")
 }
 
-/// Policy bodies at the bounds, one per way Cedar's grammar nests or chains. The condition's
-/// braces are one level of nesting and of height already.
-fn at_the_bounds() -> Vec<(&'static str, String)> {
-    let n = MAX_POLICY_NESTING - 1;
-    let h = MAX_EXPRESSION_HEIGHT - 1;
-    let wrap = |open: &str, inner: &str, close: &str| {
-        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
-    };
+/// A policy with a construct repeated `k` times.
+type Construct = Box<dyn Fn(usize) -> String>;
+
+/// Every way Cedar's grammar nests or chains, as policies of growing size.
+fn constructs() -> Vec<(&'static str, Construct)> {
+    fn wrap(open: &'static str, inner: &'static str, close: &'static str) -> Construct {
+        Box::new(move |k| policy(&format!("{}{inner}{}", open.repeat(k), close.repeat(k))))
+    }
+    fn chain(head: &'static str, link: &'static str, tail: &'static str) -> Construct {
+        Box::new(move |k| policy(&format!("{head}{}{tail}", link.repeat(k))))
+    }
     vec![
         ("parentheses", wrap("(", "context.a", ")")),
         ("negated groups", wrap("!(", "context.a", ")")),
-        ("sets", format!("{} == [1]", wrap("[", "1", "]"))),
-        ("records", format!("{} == {{}}", wrap("{a: ", "1", "}"))),
-        (
-            "calls",
-            format!("{}.isIpv4()", wrap("ip(", "\"10.0.0.1\"", ")")),
-        ),
-        (
-            "indexing",
-            format!("context{} == 1", "[\"a\"]".repeat(h / 2)),
-        ),
+        ("sets", wrap("[", "1", "] == [1]")),
+        ("records", wrap("{a: ", "1", "} == {}")),
+        ("calls", wrap("ip(", "\"10.0.0.1\"", ")")),
         (
             "nested if",
             wrap("if context.a then ", "true", " else false"),
         ),
         (
             "else-if chain",
-            format!("{}true", "if context.a then true else ".repeat(n)),
+            chain("", "if context.a then true else ", "true"),
         ),
-        ("or chain", format!("true{}", " || context.a".repeat(h / 2))),
-        (
-            "and chain",
-            format!("true{}", " && context.a".repeat(h / 2)),
-        ),
-        ("sum", format!("1{} == 2", " + 1".repeat(h - 1))),
-        (
-            "attribute chain",
-            format!("context{} == 1", ".a".repeat(h - 1)),
-        ),
-        (
-            "method chain",
-            format!("[1]{}", ".contains(1)".repeat(h / 2)),
-        ),
-        ("unary", "!!!!context.a && ----1 == 1".to_owned()),
+        ("or chain", chain("true", " || context.a", "")),
+        ("and chain", chain("true", " && context.a", "")),
+        ("sum", chain("1", " + 1", " == 2")),
+        ("attribute chain", chain("context", ".a", " == 1")),
+        ("indexing", chain("context", "[\"a\"]", " == 1")),
+        ("method chain", chain("[1]", ".contains(1)", "")),
+        ("unary", chain("", "!", "context.a")),
         (
             "chains in nested groups",
-            format!(
-                "{}true{}",
-                "(true || ".repeat(n - 1),
-                format!("{})", " || true".repeat(h / n - 2)).repeat(n - 1)
-            ),
+            Box::new(|k| {
+                let per_group = " || true".repeat(k);
+                let depth = MAX_POLICY_NESTING - 1;
+                policy(&format!(
+                    "{}true{}",
+                    "(true || ".repeat(depth),
+                    format!("{per_group})").repeat(depth)
+                ))
+            }),
         ),
     ]
+}
+
+/// The largest `k` whose policy the bounds let through (the scan is monotonic in `k`).
+fn largest_accepted(construct: &Construct) -> usize {
+    let refused = |k: usize| {
+        matches!(
+            PolicyEngine::builder(PolicySource::text(construct(k))).build(),
+            Err(PolicyError::TooDeep { .. })
+        )
+    };
+    let (mut accepted, mut refused_at) = (0, 1 << 16);
+    assert!(refused(refused_at), "never refused");
+    while refused_at - accepted > 1 {
+        let middle = (accepted + refused_at) / 2;
+        if refused(middle) {
+            refused_at = middle;
+        } else {
+            accepted = middle;
+        }
+    }
+    accepted
 }
 
 /// Loads (with and without the schema, so that validation and evaluation both run),
@@ -104,10 +117,11 @@ fn policies_at_the_bounds_load_and_decide_on_a_2_mib_stack() {
     on_small_stack_in_child(
         "policies_at_the_bounds_load_and_decide_on_a_2_mib_stack",
         || {
-            for (name, body) in at_the_bounds() {
-                for outcome in load_decide_drop(&policy(&body)) {
+            for (name, construct) in constructs() {
+                let k = largest_accepted(&construct);
+                for outcome in load_decide_drop(&construct(k)) {
                     if let Err(error) = outcome {
-                        assert_ne!(error.reason(), "too_deep", "{name}: {error}");
+                        assert_ne!(error.reason(), "too_deep", "{name} × {k}: {error}");
                     }
                 }
             }

@@ -13,9 +13,10 @@
 //! In policy text, Cedar's grammar nests in exactly these ways, all counted here: brackets
 //! (`(…)` groups and calls, `[…]` sets and indexing, `{…}` records and conditions) and
 //! `if … then … else` (whose branches are expressions, so `else if` chains nest too). Chains
-//! of binary operators, `.` accesses, `has`/`like`/`is`/`in` and unary `!`/`-` are flat in
-//! Cedar's concrete syntax but become left-deep expression trees, so their length is bounded
-//! as an expression height. Runs of `!` or `-` longer than four are refused by Cedar itself.
+//! of binary operators, `.` accesses, `[…]` indexing, `(…)` calls, `has`/`like`/`is`/`in` and
+//! unary `!`/`-` are flat in Cedar's concrete syntax but become left-deep expression trees,
+//! so their length is bounded as an expression height. Runs of `!` or `-` longer than four
+//! are refused by Cedar itself, and count as operators here before that.
 
 /// Most brackets and `if`s open at once in policy text.
 pub const MAX_POLICY_NESTING: usize = 24;
@@ -110,6 +111,9 @@ impl Scanner<'_> {
                 b'/' if self.peek(1) == Some(b'/') => self.comment(),
                 b'(' | b'[' | b'{' => {
                     self.advance(1);
+                    // After an operand, `[…]` and `(…)` are accesses and calls that chain
+                    // like `.`; counting every bracket as an operator covers them.
+                    self.operator(&mut frames, start)?;
                     frames.push(Frame::default());
                     self.bound(frames.len() - 1 + ifs_open, MAX_POLICY_NESTING, start)?;
                 }
@@ -285,6 +289,9 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
 
+    /// The height `permit(…)` and a condition's braces add around a condition.
+    const HEAD: usize = 3;
+
     fn policy(body: &str) -> String {
         format!("permit(principal, action, resource) when {{ {body} }};")
     }
@@ -342,17 +349,32 @@ mod tests {
             " || ", " && ", " + ", " - ", " * ", " == ", " in ", " has ", " like ", ".",
         ] {
             let chain = |n: usize| policy(&format!("context{}", format!("{op}a").repeat(n)));
-            // The condition's braces are one level of the height.
             assert_eq!(
-                check(&chain(MAX_EXPRESSION_HEIGHT - 1), Syntax::Policy),
+                check(&chain(MAX_EXPRESSION_HEIGHT - HEAD), Syntax::Policy),
                 Ok(()),
                 "{op}"
             );
             assert_eq!(
-                depth_of(check(&chain(MAX_EXPRESSION_HEIGHT), Syntax::Policy)),
+                depth_of(check(
+                    &chain(MAX_EXPRESSION_HEIGHT - HEAD + 1),
+                    Syntax::Policy
+                )),
                 Some(MAX_EXPRESSION_HEIGHT),
                 "{op}"
             );
+        }
+        // Indexing and calls chain too, and so do runs of unary operators.
+        let indexing = |n: usize| policy(&format!("context{}", "[\"a\"]".repeat(n)));
+        assert_eq!(
+            check(&indexing(MAX_EXPRESSION_HEIGHT / 2), Syntax::Policy),
+            Ok(())
+        );
+        assert!(check(&indexing(MAX_EXPRESSION_HEIGHT), Syntax::Policy).is_err());
+        let calls = |n: usize| policy(&format!("f{}", "(1)".repeat(n)));
+        assert!(check(&calls(MAX_EXPRESSION_HEIGHT), Syntax::Policy).is_err());
+        for unary in ["!", "-"] {
+            let run = policy(&format!("{}1", unary.repeat(MAX_EXPRESSION_HEIGHT)));
+            assert!(check(&run, Syntax::Policy).is_err(), "{unary}");
         }
         // Chains in separate elements and separate policies do not add up.
         let elements = policy(&format!("[{}]", vec!["1 + 1"; 10_000].join(", ")));
@@ -365,7 +387,8 @@ mod tests {
     fn a_chain_inside_brackets_adds_to_the_chain_around_them() {
         let half = MAX_EXPRESSION_HEIGHT / 2;
         let inner = format!("(1{})", " + 1".repeat(half));
-        let fits = policy(&format!("{inner}{}", " + 1".repeat(half - 2)));
+        // One level for the bracket as an operand, one as a node.
+        let fits = policy(&format!("{inner}{}", " + 1".repeat(half - HEAD - 2)));
         assert_eq!(check(&fits, Syntax::Policy), Ok(()));
         let over = policy(&format!("{inner}{}", " + 1".repeat(half + 1)));
         assert!(check(&over, Syntax::Policy).is_err());
