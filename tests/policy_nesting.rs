@@ -55,6 +55,20 @@ fn constructs() -> Vec<(&'static str, Construct)> {
         ("method chain", chain("[1]", ".contains(1)", "")),
         ("unary", chain("", "!", "context.a")),
         (
+            "every kind, nested in turn, with chains at each level",
+            Box::new(|k| {
+                let opens = ["(", "[", "{a: ", "if context.a then ", "ip("];
+                let closes = [")", "]", "}", " else false", ")"];
+                let link = " || context.a".repeat(k);
+                let (mut open, mut close) = (String::new(), String::new());
+                for level in 0..MAX_POLICY_NESTING - 1 {
+                    open.push_str(&format!("context.a{link} || {}", opens[level % 5]));
+                    close.insert_str(0, &format!("{}{link}", closes[level % 5]));
+                }
+                policy(&format!("{open}true{close}"))
+            }),
+        ),
+        (
             "chains in nested groups",
             Box::new(|k| {
                 let per_group = " || true".repeat(k);
@@ -77,7 +91,7 @@ fn largest_accepted(construct: &Construct) -> usize {
             Err(PolicyError::TooDeep { .. })
         )
     };
-    let (mut accepted, mut refused_at) = (0, 1 << 16);
+    let (mut accepted, mut refused_at) = (0, 1 << 13);
     assert!(refused(refused_at), "never refused");
     while refused_at - accepted > 1 {
         let middle = (accepted + refused_at) / 2;
