@@ -249,11 +249,93 @@ fn check_policies_prints_every_error_and_exits_1() {
         errors.contains("a.cedar:") && errors.contains("b.cedar:"),
         "{errors}"
     );
+}
 
-    // Not even readable.
+#[test]
+fn check_policies_exits_2_when_it_cannot_read() {
+    let files = Files::new("cli-check-unreadable");
     let output = meshguard(&["check-policies", "--policies", &files.path("missing")]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("missing"));
+    let output = meshguard(&[
+        "check-policies",
+        "--policies",
+        &files.path("policies.cedar"),
+        "--schema",
+        &files.path("missing.cedarschema"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let empty = Scratch::new("cli-check-no-files");
+    let output = meshguard(&["check-policies", "--policies", empty.0.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_context_exits_2_not_deny() {
+    let files = Files::new("cli-malformed-context");
+    for context in [
+        r#"{"mfa": 1.5}"#,
+        r#"{"mfa": null}"#,
+        &format!(r#"{{"mfa": {}1{}}}"#, "[".repeat(40), "]".repeat(40)),
+    ] {
+        let output = files.authorize(r#"User::"alice""#, r#"Action::"read""#, context);
+        assert_eq!(output.status.code(), Some(2), "{context}");
+        assert!(stdout(&output).is_empty(), "{context}");
+        assert!(stderr(&output).contains("--context"), "{}", stderr(&output));
+    }
+}
+
+/// Nesting that overflowed Cedar's parser (status 134, SIGABRT) is refused within the
+/// exit contract, with where.
+#[test]
+fn deeply_nested_inputs_are_refused_within_the_exit_contract() {
+    let files = Files::new("cli-deep");
+    let deep = format!(
+        "permit(principal, action, resource)\n  when {{ {}true{} }};",
+        "(".repeat(300),
+        ")".repeat(300)
+    );
+    files.dir.write("deep.cedar", &deep);
+    let output = meshguard(&["check-policies", "--policies", &files.path("deep.cedar")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("deep.cedar` nests more than 24 levels deep at line 2"),
+        "{}",
+        stderr(&output)
+    );
+    let output = meshguard(&[
+        "authorize",
+        "--policies",
+        &files.path("deep.cedar"),
+        "--principal",
+        r#"User::"a""#,
+        "--action",
+        r#"Action::"read""#,
+        "--resource",
+        r#"Doc::"d""#,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+
+    let schema = format!(
+        "entity User {{ a: {}Long{} }};",
+        "Set<".repeat(3_000),
+        ">".repeat(3_000)
+    );
+    files.dir.write("deep.cedarschema", &schema);
+    let output = meshguard(&[
+        "check-policies",
+        "--policies",
+        &files.path("policies.cedar"),
+        "--schema",
+        &files.path("deep.cedarschema"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nests more than"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Every Cedar integration-test request through the binary.

@@ -888,13 +888,24 @@ fn shadow_set_is_evaluated_and_disagreements_are_logged() {
 }
 
 #[test]
-fn shadow_set_is_validated_like_the_enforced_one() {
-    let err = PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
-        .schema(SchemaSource::cedar(SCHEMA))
-        .shadow(PolicySource::text(
-            r#"permit(principal, action == Action::"fly", resource);"#,
-        ))
-        .build()
-        .unwrap_err();
-    assert_eq!(err.diagnostics()[0].kind(), DiagnosticKind::Validation);
+fn shadow_set_is_validated_like_the_enforced_one_and_dropped_when_invalid() {
+    let recorder = Recorder::default();
+    let engine = tracing::subscriber::with_default(recorder.clone(), || {
+        PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
+            .schema(SchemaSource::cedar(SCHEMA))
+            .shadow(PolicySource::text(
+                r#"permit(principal, action == Action::"fly", resource);"#,
+            ))
+            .build()
+    })
+    .expect("a broken candidate never fails the enforced set");
+    let logged = recorder.events("meshguard::policy::shadow");
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].level, tracing::Level::WARN);
+    assert_eq!(logged[0].field("reason"), Some("invalid"));
+    assert!(
+        logged[0].field("error").unwrap().contains("validation"),
+        "{logged:?}"
+    );
+    assert_eq!(engine.policy_ids(), ["policy0"]);
 }

@@ -223,3 +223,147 @@ fn watcher_reloads_on_change_and_reports_failures() {
         "a dropped watcher no longer reloads"
     );
 }
+
+/// Two files, a `permit` for everyone and the `forbid` that stops mallory.
+fn write_guarded(dir: &Scratch, forbid: &str) {
+    dir.write(
+        "a.cedar",
+        r#"@id("all") permit(principal, action, resource);"#,
+    );
+    dir.write("b.cedar", forbid);
+}
+
+fn mallory() -> Request {
+    Request::new(
+        uid(r#"User::"mallory""#),
+        uid(r#"Action::"read""#),
+        uid(r#"Doc::"d""#),
+    )
+}
+
+#[test]
+fn a_broken_candidate_never_blocks_the_enforced_set() {
+    let dir = Scratch::new("shadow-broken");
+    write_guarded(&dir, "// no forbid yet");
+    let candidates = Scratch::new("shadow-candidate");
+    let candidate = candidates.write("candidate.cedar", "permit(principal, action, resource)");
+    let recorder = Recorder::default();
+    let engine = tracing::subscriber::with_default(recorder.clone(), || {
+        PolicyEngine::builder(PolicySource::path(&dir.0))
+            .shadow(PolicySource::path(&candidate))
+            .build()
+    })
+    .expect("the candidate's syntax error does not fail build()");
+    let dropped = recorder.events("meshguard::policy::shadow");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0].level, tracing::Level::WARN);
+    assert_eq!(dropped[0].field("reason"), Some("invalid"));
+    assert!(engine.authorize_request(mallory()).is_allow());
+    assert!(
+        engine
+            .authorize_request(mallory())
+            .details()
+            .shadow()
+            .is_none()
+    );
+
+    // The urgent forbid is applied although the candidate is still broken.
+    dir.write(
+        "b.cedar",
+        r#"@id("no-mallory") forbid(principal == User::"mallory", action, resource);"#,
+    );
+    assert_eq!(engine.reload().unwrap(), 2);
+    assert_eq!(
+        engine.authorize_request(mallory()).policy_ids(),
+        ["no-mallory"]
+    );
+
+    // A candidate that is gone is dropped the same way; one that loads is evaluated again.
+    std::fs::remove_file(&candidate).unwrap();
+    engine.reload().unwrap();
+    candidates.write("candidate.cedar", "permit(principal, action, resource);");
+    engine.reload().unwrap();
+    let shadow = engine.authorize_request(mallory());
+    assert!(shadow.details().shadow().unwrap().would_allow());
+}
+
+#[test]
+fn a_reload_to_zero_policies_is_refused_unless_allowed() {
+    let dir = Scratch::new("empty");
+    let file = dir.write(
+        "p.cedar",
+        r#"@id("all") permit(principal, action, resource);"#,
+    );
+    let engine = PolicyEngine::builder(PolicySource::path(&file))
+        .build()
+        .unwrap();
+    dir.write("p.cedar", "");
+    let recorder = Recorder::default();
+    let error =
+        tracing::subscriber::with_default(recorder.clone(), || engine.reload().unwrap_err());
+    assert_eq!(error.reason(), "no_policies");
+    let logged = recorder.events("meshguard::policy::reload");
+    assert_eq!(logged[0].level, tracing::Level::WARN);
+    assert_eq!(engine.policy_ids(), ["all"]);
+    assert!(engine.authorize_request(request()).is_allow());
+
+    dir.write(
+        "p.cedar",
+        r#"@id("all") permit(principal, action, resource);"#,
+    );
+    let allowing = PolicyEngine::builder(PolicySource::path(&file))
+        .allow_empty_reload()
+        .build()
+        .unwrap();
+    dir.write("p.cedar", "// emptied on purpose");
+    let recorder = Recorder::default();
+    tracing::subscriber::with_default(recorder.clone(), || allowing.reload().unwrap());
+    assert!(allowing.policy_ids().is_empty());
+    assert!(!allowing.authorize_request(request()).is_allow());
+    let logged = recorder.events("meshguard::policy::reload");
+    assert!(
+        logged.iter().any(|e| e.level == tracing::Level::WARN),
+        "{logged:?}"
+    );
+}
+
+#[test]
+fn watcher_refuses_an_emptied_file_and_keeps_the_set() {
+    let dir = Scratch::new("watch-empty");
+    write_version(&dir, 0);
+    let single = dir.path("a.cedar");
+    let engine = PolicyEngine::builder(PolicySource::path(&single))
+        .build()
+        .unwrap();
+    let (events, received) = mpsc::channel();
+    let _watcher = engine
+        .watch(Duration::from_millis(20), move |event| {
+            let _ = events.send(event);
+        })
+        .unwrap();
+    dir.write("a.cedar", "");
+    let event = received.recv_timeout(Duration::from_secs(20)).unwrap();
+    let ReloadEvent::Failed { error } = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(error.reason(), "no_policies");
+    assert_eq!(engine.policy_ids(), ["a-0"]);
+    assert!(engine.authorize_request(request()).is_allow());
+}
+
+#[test]
+fn a_policy_directory_is_bounded_as_a_whole() {
+    let dir = Scratch::new("dir-bound");
+    // Two files, each under the per-file bound, together over it.
+    let half = "/".repeat(meshguard::policy::MAX_SOURCE_BYTES / 2 + 1);
+    dir.write("a.cedar", &half);
+    dir.write("b.cedar", &half);
+    let error = PolicyEngine::builder(PolicySource::path(&dir.0))
+        .build()
+        .unwrap_err();
+    let meshguard::policy::PolicyError::TooLarge { origin, limit, .. } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(origin, &dir.0.display().to_string());
+    assert_eq!(*limit, meshguard::policy::MAX_SOURCE_BYTES as u64);
+}

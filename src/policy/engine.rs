@@ -12,7 +12,8 @@ use super::error::{DecisionError, PolicyError};
 use super::issuers::IssuerNamespaceError;
 use super::principal::PrincipalMapping;
 use super::provider::EntityProvider;
-use super::source::{EntitySource, Loaded, PolicySource, SchemaSource, Sources};
+use super::read::Texts;
+use super::source::{self, EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
 use crate::caller::Caller;
 use crate::token::Verifier;
@@ -113,6 +114,7 @@ pub struct PolicyEngine {
 struct Shared {
     sources: Sources,
     on_error: OnError,
+    allow_empty_reload: bool,
     principals: PrincipalMapping,
     current: ArcSwap<Snapshot>,
     reload_lock: Mutex<()>,
@@ -214,6 +216,7 @@ impl Sliced {
 pub struct PolicyEngineBuilder {
     sources: Sources,
     on_error: OnError,
+    allow_empty_reload: bool,
     principals: PrincipalMapping,
 }
 
@@ -235,6 +238,10 @@ impl PolicyEngineBuilder {
     /// A candidate policy set evaluated beside the enforced one on every request. Requests
     /// where the two disagree are logged at warn level under target
     /// `meshguard::policy::shadow`; the candidate never changes a decision. Defaults to none.
+    ///
+    /// The candidate is loaded on its own, after the enforced set: a candidate that cannot
+    /// be read, parsed or validated is dropped with a warning under the same target (until
+    /// the next reload), and never fails [`build`](Self::build) or a reload.
     pub fn shadow(mut self, candidate: PolicySource) -> Self {
         self.sources.shadow = Some(candidate);
         self
@@ -259,6 +266,18 @@ impl PolicyEngineBuilder {
         self
     }
 
+    /// Lets a reload replace a set that has policies with one that has none.
+    ///
+    /// # Security
+    /// A set without policies denies every request. A policy file emptied by mistake, or
+    /// truncated while it is rewritten, then takes the whole service down without any load
+    /// error. By default such a reload is refused with [`PolicyError::NoPolicies`] (logged at
+    /// warn level) and the previous set stays in force. Defaults to refusing.
+    pub fn allow_empty_reload(mut self) -> Self {
+        self.allow_empty_reload = true;
+        self
+    }
+
     /// Loads everything and builds the engine (generation 1).
     ///
     /// # Errors
@@ -273,6 +292,7 @@ impl PolicyEngineBuilder {
             shared: Arc::new(Shared {
                 sources: self.sources,
                 on_error: self.on_error,
+                allow_empty_reload: self.allow_empty_reload,
                 principals: self.principals,
                 current: ArcSwap::from_pointee(Snapshot::new(loaded, 1)),
                 reload_lock: Mutex::new(()),
@@ -293,6 +313,7 @@ impl PolicyEngine {
                 entities: None,
             },
             on_error: OnError::Deny,
+            allow_empty_reload: false,
             principals: PrincipalMapping::new(),
         }
     }
@@ -461,27 +482,70 @@ impl PolicyEngine {
     /// atomically. Requests being decided finish with the set they started with.
     ///
     /// # Errors
-    /// Any [`PolicyError`] of loading; the previous set stays in force and the error is
-    /// also logged at error level under target `meshguard::policy::reload`.
+    /// Any [`PolicyError`] of loading, and [`PolicyError::NoPolicies`] when the new set has
+    /// no policy but the one in force has some (unless
+    /// [`PolicyEngineBuilder::allow_empty_reload`]); the previous set stays in force and the
+    /// error is also logged under target `meshguard::policy::reload`.
     pub fn reload(&self) -> Result<u64, PolicyError> {
-        let _serialized = self
-            .shared
+        let _serialized = self.lock_reloads();
+        self.swap_in(self.shared.sources.read().and_then(source::parse))
+    }
+
+    /// Reloads from what a read of the sources gave (the watcher's, whose bytes it saw
+    /// twice in a row).
+    pub(crate) fn reload_from(&self, read: Result<Texts, PolicyError>) -> Result<u64, PolicyError> {
+        let _serialized = self.lock_reloads();
+        self.swap_in(read.and_then(source::parse))
+    }
+
+    fn lock_reloads(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
             .reload_lock
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match self.shared.sources.load() {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Swaps a loaded set in, unless it failed or would empty a non-empty set.
+    fn swap_in(&self, loaded: Result<Loaded, PolicyError>) -> Result<u64, PolicyError> {
+        let current = self.shared.current.load();
+        let loaded = loaded.and_then(|loaded| {
+            let previous = current.policies.num_of_policies();
+            if loaded.policies.num_of_policies() == 0 && previous > 0 {
+                if !self.shared.allow_empty_reload {
+                    return Err(PolicyError::NoPolicies { previous });
+                }
+                tracing::warn!(
+                    target: "meshguard::policy::reload",
+                    generation = current.generation + 1,
+                    previous,
+                    "policy set reloaded without policies; every request is denied"
+                );
+            }
+            Ok(loaded)
+        });
+        match loaded {
             Ok(loaded) => {
-                let generation = self.shared.current.load().generation + 1;
+                let generation = current.generation + 1;
                 self.shared
                     .current
                     .store(Arc::new(Snapshot::new(loaded, generation)));
                 tracing::info!(target: "meshguard::policy::reload", generation, "policy set reloaded");
                 Ok(generation)
             }
+            Err(error @ PolicyError::NoPolicies { .. }) => {
+                tracing::warn!(
+                    target: "meshguard::policy::reload",
+                    generation = current.generation,
+                    reason = error.reason(),
+                    error = %error,
+                    "policy reload refused; previous policy set kept"
+                );
+                Err(error)
+            }
             Err(error) => {
                 tracing::error!(
                     target: "meshguard::policy::reload",
-                    generation = self.shared.current.load().generation,
+                    generation = current.generation,
                     reason = error.reason(),
                     error = %error,
                     "policy reload failed; previous policy set kept"

@@ -30,6 +30,29 @@ pub enum PolicyError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A source nests deeper than Cedar can parse safely: more than
+    /// [`MAX_POLICY_NESTING`](super::MAX_POLICY_NESTING) brackets and `if`s or an expression
+    /// taller than [`MAX_EXPRESSION_HEIGHT`](super::MAX_EXPRESSION_HEIGHT) in policies, or more
+    /// than [`MAX_DATA_NESTING`](super::MAX_DATA_NESTING) brackets in a schema or entities.
+    /// Found by a scan before any parsing.
+    #[error("`{origin}` nests more than {limit} levels deep at line {line}, column {column}")]
+    TooDeep {
+        /// The file path or the name of the in-memory source.
+        origin: String,
+        /// The 1-based line where the bound was passed.
+        line: u32,
+        /// The 1-based column (in characters) where the bound was passed.
+        column: u32,
+        /// The bound that was passed.
+        limit: usize,
+    },
+    /// A reload found no policy while the set in force has some; refused unless
+    /// [`allow_empty_reload`](super::PolicyEngineBuilder::allow_empty_reload).
+    #[error("the new policy set has no policies; the previous set of {previous} stays in force")]
+    NoPolicies {
+        /// How many policies the set in force has.
+        previous: usize,
+    },
     /// A policy directory holds no `.cedar` file.
     #[error("no `.cedar` file in directory `{path}`")]
     NoPolicyFiles {
@@ -54,6 +77,8 @@ impl PolicyError {
         match self {
             Self::Io { .. } => "io",
             Self::TooLarge { .. } => "too_large",
+            Self::TooDeep { .. } => "too_deep",
+            Self::NoPolicies { .. } => "no_policies",
             Self::NoPolicyFiles { .. } => "no_policy_files",
             Self::Invalid { .. } => "invalid",
             Self::Principals(_) => "principals",

@@ -48,8 +48,10 @@ mod error;
 mod http;
 mod issuers;
 mod layer;
+mod nesting;
 mod principal;
 mod provider;
+mod read;
 mod source;
 mod values;
 mod watch;
@@ -62,6 +64,7 @@ pub use http::{
 };
 pub use issuers::{IssuerNamespace, IssuerNamespaceError};
 pub use layer::AuthorizationLayer;
+pub use nesting::{MAX_DATA_NESTING, MAX_EXPRESSION_HEIGHT, MAX_POLICY_NESTING};
 pub use principal::PrincipalMapping;
 pub use provider::{EntityProvider, ProviderError};
 pub use source::{EntitySource, PolicySource, SchemaSource};

@@ -2,17 +2,15 @@
 //! parsed, given stable ids and validated, all before a set can decide anything.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{PolicySet, Schema, ValidationMode, Validator};
 
-use super::MAX_SOURCE_BYTES;
 use super::error::{Diagnostic, DiagnosticKind, PolicyError};
-
-/// Most files read from one policy directory.
-const MAX_POLICY_FILES: usize = 10_000;
+use super::nesting::{self, Syntax};
+use super::read::{NamedText, PolicyText, Texts};
 
 /// Where policies come from.
 ///
@@ -30,10 +28,10 @@ const MAX_POLICY_FILES: usize = 10_000;
 /// # let _ = (inline, from_disk);
 /// ```
 #[derive(Debug, Clone)]
-pub struct PolicySource(PolicyRepr);
+pub struct PolicySource(pub(super) PolicyRepr);
 
 #[derive(Debug, Clone)]
-enum PolicyRepr {
+pub(super) enum PolicyRepr {
     Text(Arc<str>),
     Path(PathBuf),
 }
@@ -51,14 +49,6 @@ impl PolicySource {
     pub fn path(path: impl Into<PathBuf>) -> Self {
         Self(PolicyRepr::Path(path.into()))
     }
-
-    /// The files this source reads, for change detection.
-    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
-        match &self.0 {
-            PolicyRepr::Text(_) => Vec::new(),
-            PolicyRepr::Path(path) => vec![path.clone()],
-        }
-    }
 }
 
 /// Where the Cedar schema comes from: Cedar schema text (`.cedarschema`) or its JSON form.
@@ -72,10 +62,10 @@ impl PolicySource {
 /// # let _ = (schema, from_disk);
 /// ```
 #[derive(Debug, Clone)]
-pub struct SchemaSource(SchemaRepr);
+pub struct SchemaSource(pub(super) SchemaRepr);
 
 #[derive(Debug, Clone)]
-enum SchemaRepr {
+pub(super) enum SchemaRepr {
     Cedar(Arc<str>),
     Json(Arc<str>),
     File(PathBuf),
@@ -99,13 +89,6 @@ impl SchemaSource {
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self(SchemaRepr::File(path.into()))
     }
-
-    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
-        match &self.0 {
-            SchemaRepr::File(path) => vec![path.clone()],
-            SchemaRepr::Cedar(_) | SchemaRepr::Json(_) => Vec::new(),
-        }
-    }
 }
 
 /// Where the static entities come from: Cedar's entities JSON (an array of
@@ -119,10 +102,10 @@ impl SchemaSource {
 /// # let _ = roles;
 /// ```
 #[derive(Debug, Clone)]
-pub struct EntitySource(EntityRepr);
+pub struct EntitySource(pub(super) EntityRepr);
 
 #[derive(Debug, Clone)]
-enum EntityRepr {
+pub(super) enum EntityRepr {
     Json(Arc<str>),
     File(PathBuf),
 }
@@ -138,13 +121,6 @@ impl EntitySource {
     #[must_use]
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self(EntityRepr::File(path.into()))
-    }
-
-    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
-        match &self.0 {
-            EntityRepr::File(path) => vec![path.clone()],
-            EntityRepr::Json(_) => Vec::new(),
-        }
     }
 }
 
@@ -167,53 +143,71 @@ pub(crate) struct Loaded {
 }
 
 impl Sources {
-    pub(crate) fn watched_paths(&self) -> Vec<PathBuf> {
-        let mut paths = self.policies.watched_paths();
-        if let Some(shadow) = &self.shadow {
-            paths.extend(shadow.watched_paths());
-        }
-        if let Some(schema) = &self.schema {
-            paths.extend(schema.watched_paths());
-        }
-        if let Some(entities) = &self.entities {
-            paths.extend(entities.watched_paths());
-        }
-        paths
-    }
-
     /// Reads, parses and validates everything, collecting every problem before failing.
     pub(crate) fn load(&self) -> Result<Loaded, PolicyError> {
-        let mut diagnostics = Vec::new();
-        let schema = match &self.schema {
-            Some(source) => load_schema(source, &mut diagnostics)?,
-            None => None,
-        };
-        let schema_failed = self.schema.is_some() && schema.is_none();
-        let policies = load_policies(&self.policies, &mut diagnostics)?;
-        let shadow = match &self.shadow {
-            Some(source) => Some(load_policies(source, &mut diagnostics)?),
-            None => None,
-        };
-        if let Some(schema) = &schema {
-            let validator = Validator::new(schema.clone());
-            validate(&validator, &policies, &mut diagnostics);
-            if let Some(shadow) = &shadow {
-                validate(&validator, shadow, &mut diagnostics);
-            }
+        self.read().and_then(parse)
+    }
+}
+
+/// Parses and validates what was read, collecting every problem before failing. The
+/// candidate set is parsed and validated on its own, after the enforced set succeeded: a
+/// broken candidate is dropped with a warning and never fails the load.
+pub(crate) fn parse(texts: Texts) -> Result<Loaded, PolicyError> {
+    let mut diagnostics = Vec::new();
+    let schema = match &texts.schema {
+        Some((named, json)) => parse_schema(named, *json, &mut diagnostics)?,
+        None => None,
+    };
+    let schema_failed = texts.schema.is_some() && schema.is_none();
+    let policies = parse_policies(&texts.policies, &mut diagnostics)?;
+    if let Some(schema) = &schema {
+        validate(&Validator::new(schema.clone()), &policies, &mut diagnostics);
+    }
+    let entities = if schema_failed {
+        None
+    } else {
+        parse_entities(texts.entities.as_ref(), schema.as_ref(), &mut diagnostics)?
+    };
+    match (entities, diagnostics.is_empty()) {
+        (Some(entities), true) => Ok(Loaded {
+            policies: policies.set,
+            shadow: texts
+                .shadow
+                .and_then(|candidate| parse_candidate(candidate, schema.as_ref())),
+            schema,
+            entities,
+        }),
+        _ => Err(PolicyError::Invalid { diagnostics }),
+    }
+}
+
+/// The candidate set, or `None` with a warning when it cannot be read, parsed or validated.
+fn parse_candidate(
+    candidate: Result<Vec<PolicyText>, PolicyError>,
+    schema: Option<&Schema>,
+) -> Option<PolicySet> {
+    let mut diagnostics = Vec::new();
+    let parsed = candidate.and_then(|files| {
+        let parsed = parse_policies(&files, &mut diagnostics)?;
+        if let Some(schema) = schema {
+            validate(&Validator::new(schema.clone()), &parsed, &mut diagnostics);
         }
-        let entities = if schema_failed {
-            None
+        if diagnostics.is_empty() {
+            Ok(parsed.set)
         } else {
-            load_entities(self.entities.as_ref(), schema.as_ref(), &mut diagnostics)?
-        };
-        match (entities, diagnostics.is_empty()) {
-            (Some(entities), true) => Ok(Loaded {
-                policies: policies.set,
-                shadow: shadow.map(|s| s.set),
-                schema,
-                entities,
-            }),
-            _ => Err(PolicyError::Invalid { diagnostics }),
+            Err(PolicyError::Invalid { diagnostics })
+        }
+    });
+    match parsed {
+        Ok(set) => Some(set),
+        Err(error) => {
+            tracing::warn!(
+                target: "meshguard::policy::shadow",
+                reason = error.reason(),
+                error = %error,
+                "shadow policy set dropped; the enforced set is not affected"
+            );
+            None
         }
     }
 }
@@ -225,78 +219,25 @@ struct ParsedPolicies {
     texts: HashMap<String, (Arc<str>, Arc<str>)>,
 }
 
-fn load_policies(
-    source: &PolicySource,
+fn parse_policies(
+    files: &[PolicyText],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<ParsedPolicies, PolicyError> {
-    let files: Vec<(Arc<str>, Arc<str>, bool)> = match &source.0 {
-        PolicyRepr::Text(text) => {
-            check_size("<policies>", text.len())?;
-            vec![(Arc::from("<policies>"), text.clone(), false)]
-        }
-        PolicyRepr::Path(path) => {
-            let metadata = std::fs::metadata(path).map_err(|source| io(path, source))?;
-            if metadata.is_dir() {
-                policy_files(path)?
-                    .into_iter()
-                    .map(|(origin, text)| (origin, text, true))
-                    .collect()
-            } else {
-                vec![(display(path), read(path)?, false)]
-            }
-        }
-    };
     let mut parsed = ParsedPolicies {
         set: PolicySet::new(),
         texts: HashMap::new(),
     };
-    for (origin, text, prefixed) in files {
-        parse_file(&origin, &text, prefixed, &mut parsed, diagnostics);
+    for file in files {
+        check_nesting(&file.origin, &file.text, Syntax::Policy)?;
+        parse_file(
+            &file.origin,
+            &file.text,
+            file.prefixed,
+            &mut parsed,
+            diagnostics,
+        );
     }
     Ok(parsed)
-}
-
-/// A source's name (file path or `<policies>`) and its text.
-type NamedText = (Arc<str>, Arc<str>);
-
-/// The `.cedar` files of a directory, as (file name, text), in file-name order.
-fn policy_files(dir: &Path) -> Result<Vec<NamedText>, PolicyError> {
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|source| io(dir, source))? {
-        let entry = entry.map_err(|source| io(dir, source))?;
-        let path = entry.path();
-        let is_file = entry
-            .file_type()
-            .map_err(|source| io(&path, source))?
-            .is_file()
-            || std::fs::metadata(&path).is_ok_and(|m| m.is_file());
-        if is_file && path.extension().is_some_and(|ext| ext == "cedar") {
-            paths.push(path);
-        }
-        if paths.len() > MAX_POLICY_FILES {
-            return Err(PolicyError::TooLarge {
-                origin: dir.display().to_string(),
-                size: paths.len() as u64,
-                limit: MAX_POLICY_FILES as u64,
-            });
-        }
-    }
-    if paths.is_empty() {
-        return Err(PolicyError::NoPolicyFiles {
-            path: dir.to_path_buf(),
-        });
-    }
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok((Arc::from(name), read(&path)?))
-        })
-        .collect()
 }
 
 fn parse_file(
@@ -400,31 +341,28 @@ fn validate(validator: &Validator, policies: &ParsedPolicies, diagnostics: &mut 
     diagnostics.extend(found);
 }
 
-fn load_schema(
-    source: &SchemaSource,
+fn parse_schema(
+    named: &NamedText,
+    json: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Option<Schema>, PolicyError> {
-    let (origin, text, json) = match &source.0 {
-        SchemaRepr::Cedar(text) => (Arc::from("<schema>"), text.clone(), false),
-        SchemaRepr::Json(text) => (Arc::from("<schema>"), text.clone(), true),
-        SchemaRepr::File(path) => (
-            display(path),
-            read(path)?,
-            path.extension().is_some_and(|ext| ext == "json"),
-        ),
-    };
-    check_size(&origin, text.len())?;
+    let (origin, text) = (named.origin.as_ref(), named.text.as_ref());
+    check_nesting(
+        origin,
+        text,
+        if json { Syntax::Json } else { Syntax::Schema },
+    )?;
     let parsed = if json {
-        Schema::from_json_str(&text).map_err(|error| {
+        Schema::from_json_str(text).map_err(|error| {
             vec![
-                Diagnostic::new(DiagnosticKind::Schema, &origin, message_of(&error))
-                    .at(position(&error, &text)),
+                Diagnostic::new(DiagnosticKind::Schema, origin, message_of(&error))
+                    .at(position(&error, text)),
             ]
         })
     } else {
-        Schema::from_cedarschema_str(&text)
+        Schema::from_cedarschema_str(text)
             .map(|(schema, _warnings)| schema)
-            .map_err(|error| schema_diagnostics(&error, &origin, &text))
+            .map_err(|error| schema_diagnostics(&error, origin, text))
     };
     match parsed {
         Ok(schema) => Ok(Some(schema)),
@@ -461,17 +399,16 @@ fn schema_diagnostics(
     }
 }
 
-fn load_entities(
-    source: Option<&EntitySource>,
+fn parse_entities(
+    named: Option<&NamedText>,
     schema: Option<&Schema>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Option<cedar_policy::Entities>, PolicyError> {
-    let (origin, text): (Arc<str>, Arc<str>) = match source.map(|s| &s.0) {
-        Some(EntityRepr::Json(text)) => (Arc::from("<entities>"), text.clone()),
-        Some(EntityRepr::File(path)) => (display(path), read(path)?),
+    let (origin, text) = match named {
+        Some(named) => (named.origin.clone(), named.text.clone()),
         None => (Arc::from("<entities>"), Arc::from("[]")),
     };
-    check_size(&origin, text.len())?;
+    check_nesting(&origin, &text, Syntax::Json)?;
     match cedar_policy::Entities::from_json_str(&text, schema) {
         Ok(entities) => Ok(Some(entities)),
         Err(error) => {
@@ -508,45 +445,20 @@ fn position(error: &dyn miette::Diagnostic, text: &str) -> Option<(u32, u32)> {
     ))
 }
 
-fn read(path: &Path) -> Result<Arc<str>, PolicyError> {
-    let metadata = std::fs::metadata(path).map_err(|source| io(path, source))?;
-    if metadata.len() > MAX_SOURCE_BYTES as u64 {
-        return Err(PolicyError::TooLarge {
-            origin: path.display().to_string(),
-            size: metadata.len(),
-            limit: MAX_SOURCE_BYTES as u64,
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
-    check_size(&path.display().to_string(), text.len())?;
-    Ok(Arc::from(text))
-}
-
-fn check_size(origin: &str, size: usize) -> Result<(), PolicyError> {
-    if size > MAX_SOURCE_BYTES {
-        return Err(PolicyError::TooLarge {
-            origin: origin.to_owned(),
-            size: size as u64,
-            limit: MAX_SOURCE_BYTES as u64,
-        });
-    }
-    Ok(())
-}
-
-fn display(path: &Path) -> Arc<str> {
-    Arc::from(path.display().to_string())
-}
-
-fn io(path: &Path, source: std::io::Error) -> PolicyError {
-    PolicyError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+/// Refuses text nested past what Cedar parses safely, before Cedar sees it.
+fn check_nesting(origin: &str, text: &str, syntax: Syntax) -> Result<(), PolicyError> {
+    nesting::check(text, syntax).map_err(|found| PolicyError::TooDeep {
+        origin: origin.to_owned(),
+        line: found.line,
+        column: found.column,
+        limit: found.limit,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::MAX_SOURCE_BYTES;
 
     fn sources(policies: &str) -> Sources {
         Sources {

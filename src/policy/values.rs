@@ -243,7 +243,8 @@ impl Entities {
     /// apply (an `ipaddr` attribute may be a plain string).
     ///
     /// # Errors
-    /// [`EntityError::InvalidEntity`] when the text is not a JSON array,
+    /// [`EntityError::InvalidEntity`] when the text is not a JSON array or nests more than
+    /// [`MAX_DATA_NESTING`](super::MAX_DATA_NESTING) levels deep,
     /// [`EntityError::TooLarge`] past [`MAX_SOURCE_BYTES`](super::MAX_SOURCE_BYTES).
     pub fn from_json_str(json: &str) -> Result<Self, EntityError> {
         if json.len() > MAX_SOURCE_BYTES {
@@ -252,6 +253,15 @@ impl Entities {
                 limit: MAX_SOURCE_BYTES,
             });
         }
+        // The same bound as static entities, before serde_json and Cedar recurse into it.
+        super::nesting::check(json, super::nesting::Syntax::Json).map_err(|found| {
+            EntityError::InvalidEntity {
+                message: format!(
+                    "nests more than {} levels deep at line {}, column {}",
+                    found.limit, found.line, found.column
+                ),
+            }
+        })?;
         let value: Value = serde_json::from_str(json).map_err(|e| EntityError::InvalidEntity {
             message: e.to_string(),
         })?;
@@ -298,6 +308,13 @@ impl Entities {
     ) -> Result<Vec<cedar_policy::Entity>, String> {
         let mut out = self.built;
         for item in self.json {
+            // Cedar recurses into the value; text was scanned, a value built in code was not.
+            if nests_deeper(&item, super::MAX_DATA_NESTING) {
+                return Err(format!(
+                    "an entity nests more than {} levels deep",
+                    super::MAX_DATA_NESTING
+                ));
+            }
             let entity =
                 cedar_policy::Entity::from_json_value(item, schema).map_err(|e| e.to_string())?;
             out.push(entity);
@@ -411,6 +428,10 @@ impl Context {
             // reads them the same way at a fraction of the cost of Cedar's JSON parser,
             // which dominated the per-request cost of the HTTP context.
             ContextRepr::Json(map) if schema.is_some() => {
+                // The same depth bound as without a schema, before Cedar recurses into it.
+                if map.values().any(|value| nests_deeper(value, MAX_DEPTH)) {
+                    return Err(format!("context nests more than {MAX_DEPTH} levels deep"));
+                }
                 cedar_policy::Context::from_json_value(Value::Object(map), schema)
                     .map_err(|e| e.to_string())
             }
@@ -486,6 +507,20 @@ pub(crate) fn restricted(
     }
 }
 
+/// Whether `value` has arrays or objects nested more than `limit` deep; the recursion stops
+/// at `limit`, so any value is safe to check.
+fn nests_deeper(value: &Value, limit: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return false,
+    };
+    match limit.checked_sub(1) {
+        None => true,
+        Some(rest) => children.into_iter().any(|child| nests_deeper(child, rest)),
+    }
+}
+
 fn entity_escape(escape: &Value) -> Option<RestrictedExpression> {
     let type_name = escape.get("type")?.as_str()?;
     let id = escape.get("id")?.as_str()?;
@@ -518,6 +553,37 @@ fn invalid_uid(input: &str, message: &str) -> EntityError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_built_in_code_are_bounded_before_cedar_sees_them() {
+        // Deep enough to pass both bounds, shallow enough for Cedar on a test thread, so
+        // that without the bounds this fails instead of aborting.
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        assert!(nests_deeper(&deep, MAX_DEPTH));
+        assert!(!nests_deeper(&json!([[1]]), 2));
+        assert!(nests_deeper(&json!([[[1]]]), 2));
+        let schema = cedar_policy::Schema::from_cedarschema_str(
+            "entity User; action view appliesTo { principal: User, resource: User, context: { a: Set<Long> } };",
+        )
+        .unwrap()
+        .0;
+        let action = EntityUid::new("Action", "view").unwrap();
+        let context = Context::from_json(json!({ "a": deep.clone() })).unwrap();
+        let error = context
+            .into_cedar(Some((&schema, action.as_cedar())))
+            .unwrap_err();
+        assert!(error.contains("nests more than 32"), "{error}");
+        let entity =
+            json!({"uid": {"type": "User", "id": "a"}, "attrs": {"a": deep}, "parents": []});
+        let error = Entities::from_json_value(json!([entity]))
+            .unwrap()
+            .resolve(None)
+            .unwrap_err();
+        assert!(error.contains("nests more than 64"), "{error}");
+    }
 
     #[test]
     fn uid_round_trips_through_text() {
@@ -576,6 +642,12 @@ mod tests {
         assert!(Entities::from_json_str("{}").is_err());
         assert!(Entities::from_json_str("[").is_err());
         assert!(Entities::from_json_str("[]").unwrap().is_empty());
+        let deep = format!("[{}1{}]", "[".repeat(64), "]".repeat(64));
+        let message = Entities::from_json_str(&deep).unwrap_err().to_string();
+        assert!(
+            message.contains("nests more than 64 levels deep"),
+            "{message}"
+        );
     }
 
     #[test]

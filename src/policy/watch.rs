@@ -1,20 +1,20 @@
 //! Reload on change: a polling watcher on a plain thread.
 //!
 //! Polling works everywhere (containers with ConfigMap symlink swaps included) and needs no
-//! async runtime, so the core stays free of tokio. Each poll hashes the files' contents:
-//! modification times are too coarse to see two quick same-size edits. The thread sleeps on a
-//! channel, so dropping the [`PolicyWatcher`] wakes and stops it at once.
+//! async runtime, so the core stays free of tokio. Each poll reads the files, within the same
+//! bounds as a load, and digests exactly the bytes read: modification times are too coarse to
+//! see two quick same-size edits. A change is loaded only once it has settled — when two
+//! polls in a row read the same bytes — and what is loaded is those very bytes, so a file
+//! being rewritten in place is not enforced half-written. The thread sleeps on a channel, so
+//! dropping the [`PolicyWatcher`] wakes and stops it at once.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::MAX_SOURCE_BYTES;
 use super::engine::PolicyEngine;
 use super::error::PolicyError;
+use super::read::fingerprint;
 
 /// What one reload attempt by a [`PolicyWatcher`] gave.
 #[derive(Debug)]
@@ -25,7 +25,8 @@ pub enum ReloadEvent {
         /// The new generation.
         generation: u64,
     },
-    /// The sources changed but did not load; the previous set stays in force.
+    /// The sources changed but did not load, or were refused (such as a set left without
+    /// policies, [`PolicyError::NoPolicies`]); the previous set stays in force.
     Failed {
         /// Why.
         error: PolicyError,
@@ -42,10 +43,12 @@ pub struct PolicyWatcher {
 }
 
 impl PolicyEngine {
-    /// Checks the contents of the policy, schema and entity files every `interval` and
-    /// reloads when any changed since the call to `watch`, calling `on_event` with the outcome (failures
-    /// are also logged by [`PolicyEngine::reload`]). A failed reload is retried at the next
-    /// change.
+    /// Reads the policy, schema and entity files every `interval` and, once they differ from
+    /// what was read at the call to `watch` or at the last reload and two reads in a row
+    /// gave the same bytes, reloads from those bytes, calling `on_event` with the outcome
+    /// (failures are also logged as by [`PolicyEngine::reload`]). A change therefore takes
+    /// effect one to two intervals after the files stop changing. A failed or refused reload
+    /// is retried at the next change.
     ///
     /// # Errors
     /// The error of spawning the polling thread.
@@ -53,13 +56,11 @@ impl PolicyEngine {
     where
         F: FnMut(ReloadEvent) + Send + 'static,
     {
-        let engine = self.clone();
-        let paths = self.sources().watched_paths();
         let (stop, stopped) = mpsc::channel::<()>();
         let mut on_event = on_event;
         // Taken before the thread starts, so that a change made right after `watch` returns
         // is seen however late the thread is scheduled.
-        let mut seen = fingerprint(&paths);
+        let mut poller = Poller::new(self.clone());
         let thread = std::thread::Builder::new()
             .name("meshguard-policy-watch".to_owned())
             .spawn(move || {
@@ -68,15 +69,9 @@ impl PolicyEngine {
                         Err(RecvTimeoutError::Timeout) => {}
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    let now = fingerprint(&paths);
-                    if now == seen {
-                        continue;
+                    if let Some(event) = poller.poll() {
+                        on_event(event);
                     }
-                    seen = now;
-                    on_event(match engine.reload() {
-                        Ok(generation) => ReloadEvent::Reloaded { generation },
-                        Err(error) => ReloadEvent::Failed { error },
-                    });
                 }
             })?;
         Ok(PolicyWatcher {
@@ -96,31 +91,156 @@ impl Drop for PolicyWatcher {
     }
 }
 
-/// A hash of every watched file's content (directories expanded one level, in name order);
-/// a missing or unreadable file hashes as such, so its return is a change too.
-fn fingerprint(paths: &[PathBuf]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    for path in paths {
-        hash_file(path, &mut hasher);
-        if let Ok(entries) = std::fs::read_dir(path) {
-            let mut children: Vec<PathBuf> =
-                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            children.sort();
-            for child in children {
-                hash_file(&child, &mut hasher);
-            }
-        }
-    }
-    hasher.finish()
+/// One watcher's state: the engine, and the fingerprints that say when to reload.
+struct Poller {
+    engine: PolicyEngine,
+    settle: Settle,
 }
 
-fn hash_file(path: &Path, hasher: &mut DefaultHasher) {
-    path.hash(hasher);
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_file() && metadata.len() <= MAX_SOURCE_BYTES as u64 => {
-            std::fs::read(path).ok().hash(hasher);
+impl Poller {
+    fn new(engine: PolicyEngine) -> Self {
+        let now = fingerprint(&engine.sources().read());
+        Self {
+            engine,
+            settle: Settle::new(now),
         }
-        Ok(metadata) => (metadata.is_dir(), metadata.len()).hash(hasher),
-        Err(_) => "missing".hash(hasher),
+    }
+
+    /// Reads the sources once and reloads from what was read when it has settled.
+    fn poll(&mut self) -> Option<ReloadEvent> {
+        let read = self.engine.sources().read();
+        if !self.settle.observe(fingerprint(&read)) {
+            return None;
+        }
+        Some(match self.engine.reload_from(read) {
+            Ok(generation) => ReloadEvent::Reloaded { generation },
+            Err(error) => ReloadEvent::Failed { error },
+        })
+    }
+}
+
+/// The stability rule: load the bytes of a poll only when the poll before read the same
+/// bytes, and they are not the bytes loaded (or refused) last.
+#[derive(Debug)]
+struct Settle {
+    /// What the engine last loaded or refused.
+    loaded: Vec<u8>,
+    /// What the previous poll read.
+    previous: Vec<u8>,
+}
+
+impl Settle {
+    fn new(current: Vec<u8>) -> Self {
+        Self {
+            loaded: current.clone(),
+            previous: current,
+        }
+    }
+
+    /// Records a poll's fingerprint and says whether to load what it read.
+    fn observe(&mut self, now: Vec<u8>) -> bool {
+        let settled = now == self.previous && now != self.loaded;
+        if settled {
+            self.loaded.clone_from(&now);
+        }
+        self.previous = now;
+        settled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicySource;
+
+    #[test]
+    fn a_change_loads_only_after_two_equal_polls() {
+        let mut settle = Settle::new(b"a".to_vec());
+        assert!(!settle.observe(b"a".to_vec()), "nothing changed");
+        assert!(!settle.observe(b"half".to_vec()), "seen once");
+        assert!(!settle.observe(b"b".to_vec()), "still changing");
+        assert!(settle.observe(b"b".to_vec()), "settled");
+        assert!(!settle.observe(b"b".to_vec()), "loaded already");
+        assert!(!settle.observe(b"c".to_vec()));
+        assert!(!settle.observe(b"b".to_vec()), "back to what is loaded");
+        assert!(!settle.observe(b"b".to_vec()), "back to what is loaded");
+    }
+
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("meshguard-watch-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const FULL: &str = "@id(\"p-2\") permit(principal, action, resource);\n@id(\"f-2\") forbid(principal == User::\"mallory\", action, resource);\n";
+
+    fn ids(engine: &PolicyEngine) -> Vec<String> {
+        engine
+            .policy_ids()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_file_rewritten_in_place_is_never_enforced_half_written() {
+        let dir = Dir::new("half");
+        let file = dir.0.join("policies.cedar");
+        std::fs::write(&file, "@id(\"p-1\") permit(principal, action, resource);").unwrap();
+        let engine = PolicyEngine::builder(PolicySource::path(&file))
+            .build()
+            .unwrap();
+        let mut poller = Poller::new(engine.clone());
+
+        // The first half is a valid set: the permit without its forbid.
+        let half = FULL.find('\n').unwrap() + 1;
+        std::fs::write(&file, &FULL[..half]).unwrap();
+        assert!(poller.poll().is_none());
+        std::fs::write(&file, FULL).unwrap();
+        assert!(poller.poll().is_none());
+        assert_eq!(ids(&engine), ["p-1"]);
+        let event = poller.poll();
+        assert!(
+            matches!(event, Some(ReloadEvent::Reloaded { generation: 2 })),
+            "{event:?}"
+        );
+        assert_eq!(ids(&engine), ["f-2", "p-2"]);
+        assert!(poller.poll().is_none());
+    }
+
+    #[test]
+    fn an_emptied_file_is_refused_once_and_a_later_change_loads() {
+        let dir = Dir::new("empty");
+        let file = dir.0.join("policies.cedar");
+        std::fs::write(&file, FULL).unwrap();
+        let engine = PolicyEngine::builder(PolicySource::path(&file))
+            .build()
+            .unwrap();
+        let mut poller = Poller::new(engine.clone());
+        std::fs::write(&file, "").unwrap();
+        assert!(poller.poll().is_none());
+        let event = poller.poll();
+        let Some(ReloadEvent::Failed { error }) = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(error.reason(), "no_policies");
+        assert!(poller.poll().is_none(), "refused once, not at every poll");
+        assert_eq!(ids(&engine), ["f-2", "p-2"]);
+        std::fs::write(&file, "@id(\"p-3\") permit(principal, action, resource);").unwrap();
+        assert!(poller.poll().is_none());
+        assert!(matches!(poller.poll(), Some(ReloadEvent::Reloaded { .. })));
+        assert_eq!(ids(&engine), ["p-3"]);
     }
 }

@@ -113,3 +113,34 @@ impl Subscriber for Recorder {
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
+
+/// The stack of a tokio worker or a default spawned thread: 2 MiB.
+pub const SMALL_STACK: usize = 2 * 1024 * 1024;
+
+/// Runs `body` on a thread with a [`SMALL_STACK`], inside a child process (this test binary
+/// run again with only `test`), so that a stack overflow, which aborts a process, fails this
+/// test instead of killing the whole test binary.
+pub fn on_small_stack_in_child(test: &str, body: impl FnOnce() + Send + 'static) {
+    const CHILD: &str = "MESHGUARD_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        std::thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(body)
+            .unwrap()
+            .join()
+            .unwrap();
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child running `{test}` ended with {}:\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use meshguard::policy::{
-    Context, Decision, EntitySource, EntityUid, PolicyEngine, PolicySource, Request, SchemaSource,
+    Context, Decision, EntitySource, EntityUid, MAX_SOURCE_BYTES, PolicyEngine, PolicySource,
+    Request, SchemaSource,
 };
 
 /// Decide one request: prints `ALLOW` or `DENY`, then the determining policy ids one per line.
-/// Exit status 0 for allow, 3 for deny, 2 for usage or load errors.
+/// Exit status 0 for allow, 3 for deny, 2 for usage or load errors and malformed requests
+/// (such as a context value Cedar has no equivalent for).
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// A `.cedar` file or a directory of them.
@@ -72,10 +74,7 @@ fn decide(args: Args) -> Result<Decision, String> {
     let action = uid("action", &args.action)?;
     let resource = uid("resource", &args.resource)?;
     let context = match &args.context {
-        Some(text) => {
-            let value = serde_json::from_str(text).map_err(|e| format!("--context: {e}"))?;
-            Context::from_json(value).map_err(|e| format!("--context: {e}"))?
-        }
+        Some(text) => context(text).map_err(|e| format!("--context: {e}"))?,
         None => Context::new(),
     };
     let mut builder = PolicyEngine::builder(PolicySource::path(&args.policies));
@@ -90,4 +89,25 @@ fn decide(args: Args) -> Result<Decision, String> {
     }
     let engine = builder.build().map_err(|e| e.to_string())?;
     Ok(engine.authorize_request(Request::new(principal, action, resource).with_context(context)))
+}
+
+/// The context, refused when it is too large or holds a value Cedar's JSON format cannot
+/// express whatever the schema says (a float, `null`, nesting past the bound): that request
+/// is malformed, which is not the same answer as a deny.
+fn context(text: &str) -> Result<Context, String> {
+    if text.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "{} bytes, more than the limit of {MAX_SOURCE_BYTES}",
+            text.len()
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let context = Context::from_json(value).map_err(|e| e.to_string())?;
+    let mut probe = Context::from_cedar(cedar_policy::Context::empty());
+    for (key, field) in context.as_json().into_iter().flatten() {
+        probe
+            .insert(key, field.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(context)
 }

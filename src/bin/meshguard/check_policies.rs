@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use meshguard::policy::{PolicyEngine, PolicySource, SchemaSource};
+use meshguard::policy::{PolicyEngine, PolicyError, PolicySource, SchemaSource};
 
 /// Check that policies parse (and validate against a schema in strict mode). Exit status 0
-/// when valid; otherwise every problem is printed on stderr and the status is 1.
+/// when valid; otherwise every problem is printed on stderr and the status is 1 when the
+/// policies or schema are invalid (too large or nested too deeply included), 2 when they
+/// cannot be read.
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// A `.cedar` file or a directory of them.
@@ -16,6 +18,9 @@ pub(crate) struct Args {
     #[arg(long)]
     schema: Option<PathBuf>,
 }
+
+const INVALID: u8 = 1;
+const UNREADABLE: u8 = 2;
 
 pub(crate) fn run(args: Args) -> ExitCode {
     let mut builder = PolicyEngine::builder(PolicySource::path(&args.policies));
@@ -35,7 +40,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
                     eprintln!("{diagnostic}");
                 }
             }
-            ExitCode::FAILURE
+            ExitCode::from(match error {
+                PolicyError::Io { .. } | PolicyError::NoPolicyFiles { .. } => UNREADABLE,
+                _ => INVALID,
+            })
         }
     }
 }

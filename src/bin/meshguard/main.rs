@@ -1,8 +1,9 @@
 //! The `meshguard` command-line tool: verify tokens, inspect peers, evaluate policies.
 //!
 //! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
-//! stderr), 2 usage or configuration errors; `authorize` exits 3 for a deny, and
-//! `check-policies` 1 for invalid policies.
+//! stderr), 2 usage, input or configuration errors (unreadable files included); `authorize`
+//! exits 3 for a deny (and 2 for a malformed request), and `check-policies` 1 for invalid
+//! policies (2 when they cannot be read).
 
 use std::process::ExitCode;
 
