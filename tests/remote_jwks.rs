@@ -18,10 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use meshguard::token::remote::{Health, RemoteError, RemoteJwks, Startup};
 use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, TokenSigner, Verifier};
-use remote_support::{
-    AUDIENCE, CountingSubscriber, EXP, JwksServer, LogCounter, ManualClock, Mode, TestKey, TestPki,
-    jwks,
-};
+use remote_support::{AUDIENCE, EXP, JwksServer, ManualClock, Mode, TestKey, TestPki, jwks};
 use tokio::task::JoinSet;
 
 const ISS: &str = "https://idp.test";
@@ -769,46 +766,6 @@ async fn configured_ttl_and_bounds_apply() {
         verifier.verify(&key.token(ISS)).unwrap_err().reason(),
         "key_source_unavailable"
     );
-}
-
-#[tokio::test]
-async fn failures_are_logged_once_per_change_of_state() {
-    let log = Arc::new(LogCounter::default());
-    let _subscriber = tracing::subscriber::set_default(CountingSubscriber(log.clone()));
-    // Other tests may have hit meshguard's log call sites first, on threads without a
-    // subscriber: make tracing recompute their interest now that this one exists.
-    tracing::callsite::rebuild_interest_cache();
-    let key = TestKey::es256("k1");
-    let server = JwksServer::start(jwks(&[&key])).await;
-    let clock = ManualClock::new();
-    let verifier = build(remote(&server), &clock).await;
-    assert_eq!(
-        (log.warnings(), log.infos()),
-        (0, 1),
-        "{:?}",
-        log.messages()
-    );
-
-    let unknown = TestKey::es256("unknown").token(ISS);
-    server.set_mode(Mode::Down);
-    for _ in 0..5 {
-        clock.advance(30);
-        verifier.verify_async(&unknown).await.unwrap_err();
-    }
-    assert_eq!(verifier.remote_status()[0].failures(), 5);
-    assert_eq!(log.warnings(), 1, "{:?}", log.messages());
-
-    server.set_mode(Mode::Serve);
-    clock.advance(30);
-    verifier.verify_async(&unknown).await.unwrap_err();
-    assert_eq!(log.infos(), 2, "{:?}", log.messages());
-
-    server.set_mode(Mode::Down);
-    for _ in 0..3 {
-        clock.advance(30);
-        verifier.verify_async(&unknown).await.unwrap_err();
-    }
-    assert_eq!(log.warnings(), 2, "{:?}", log.messages());
 }
 
 #[tokio::test]
