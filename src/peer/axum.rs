@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
-use super::acceptor::Acceptor;
+use super::acceptor::{Acceptor, HandshakeLimits};
 use super::connect::MtlsConnectInfo;
 use super::identity::PeerIdentity;
 
@@ -21,9 +21,44 @@ use super::identity::PeerIdentity;
 /// [`server_config`](super::server_config)) and reads each client's identity once per
 /// connection.
 ///
-/// Handshakes run concurrently off the accept loop, each bounded by a 10-second timeout,
-/// so a slow client cannot stall the server. A connection whose verified certificate
-/// breaks the identity rules (a malformed SVID) is closed.
+/// Every connection is accepted at once and handshakes concurrently, within
+/// [`HandshakeLimits`] (a timeout, and bounds on pending handshakes overall and per source
+/// that shed the oldest): sockets left idle or fed a byte at a time cannot keep other
+/// clients out. A connection whose verified certificate breaks the identity rules (a
+/// malformed SVID) is closed.
+///
+/// # Slow clients after the handshake
+///
+/// Once TLS is up the connection belongs to the HTTP server. `axum::serve` gives hyper no
+/// timer, so hyper's header read timeout is off and a client may hold its connection by
+/// sending request headers a byte at a time. Where untrusted clients can connect, serve
+/// the listener with hyper-util's builder, a timer and `header_read_timeout` (which also
+/// closes connections idle between requests), as below; HTTP/2 connections are bounded
+/// by the number of connections instead, so keep that in front (a proxy, or a limit on
+/// the tasks you spawn).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum::Router;
+/// use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+/// use hyper_util::server::conn::auto::Builder;
+/// use hyper_util::service::TowerToHyperService;
+/// use meshguard::peer::MtlsListener;
+///
+/// # async fn run(mut listener: MtlsListener, app: Router) {
+/// use axum::serve::Listener as _;
+/// let mut http = Builder::new(TokioExecutor::new());
+/// http.http1()
+///     .timer(TokioTimer::new())
+///     .header_read_timeout(Duration::from_secs(10));
+/// loop {
+///     let (stream, _remote) = listener.accept().await;
+///     let service = TowerToHyperService::new(app.clone());
+///     let connection = http.serve_connection(TokioIo::new(stream), service).into_owned();
+///     tokio::spawn(connection);
+/// }
+/// # }
+/// ```
 ///
 /// # Example
 ///
@@ -54,11 +89,22 @@ pub struct MtlsListener {
 }
 
 impl MtlsListener {
-    /// Serves TLS with `config` on `listener`; must be called inside a tokio runtime.
+    /// Serves TLS with `config` on `listener`, with the default [`HandshakeLimits`].
     pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Self {
         Self {
-            acceptor: Acceptor::spawn(listener, config),
+            acceptor: Acceptor::new(listener, config),
         }
+    }
+
+    /// Replaces the [`HandshakeLimits`]; see there for what each bound does.
+    pub fn with_handshake_limits(mut self, limits: HandshakeLimits) -> Self {
+        self.acceptor.set_limits(limits);
+        self
+    }
+
+    /// The limits on TLS handshakes in progress.
+    pub fn handshake_limits(&self) -> HandshakeLimits {
+        self.acceptor.limits()
     }
 }
 
@@ -67,11 +113,9 @@ impl axum::serve::Listener for MtlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.acceptor.next().await {
-            Some((inner, remote, identity)) => (MtlsStream { inner, identity }, remote),
-            // The accept loop only ends with the listener itself; nothing more will come.
-            None => std::future::pending().await,
-        }
+        let (inner, remote, identity) =
+            std::future::poll_fn(|cx| self.acceptor.poll_next(cx)).await;
+        (MtlsStream { inner, identity }, remote)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
