@@ -27,39 +27,6 @@ use super::identity::PeerIdentity;
 /// clients out. A connection whose verified certificate breaks the identity rules (a
 /// malformed SVID) is closed.
 ///
-/// # Slow clients after the handshake
-///
-/// Once TLS is up the connection belongs to the HTTP server. `axum::serve` gives hyper no
-/// timer, so hyper's header read timeout is off and a client may hold its connection by
-/// sending request headers a byte at a time. Where untrusted clients can connect, serve
-/// the listener with hyper-util's builder, a timer and `header_read_timeout` (which also
-/// closes connections idle between requests), as below; HTTP/2 connections are bounded
-/// by the number of connections instead, so keep that in front (a proxy, or a limit on
-/// the tasks you spawn).
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use axum::Router;
-/// use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-/// use hyper_util::server::conn::auto::Builder;
-/// use hyper_util::service::TowerToHyperService;
-/// use meshguard::peer::MtlsListener;
-///
-/// # async fn run(mut listener: MtlsListener, app: Router) {
-/// use axum::serve::Listener as _;
-/// let mut http = Builder::new(TokioExecutor::new());
-/// http.http1()
-///     .timer(TokioTimer::new())
-///     .header_read_timeout(Duration::from_secs(10));
-/// loop {
-///     let (stream, _remote) = listener.accept().await;
-///     let service = TowerToHyperService::new(app.clone());
-///     let connection = http.serve_connection(TokioIo::new(stream), service).into_owned();
-///     tokio::spawn(connection);
-/// }
-/// # }
-/// ```
-///
 /// # Example
 ///
 /// ```no_run
@@ -81,6 +48,45 @@ use super::identity::PeerIdentity;
 /// let tcp = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 /// let listener = MtlsListener::new(tcp, Arc::new(config));
 /// axum::serve(listener, app.into_make_service_with_connect_info::<MtlsConnectInfo>()).await
+/// # }
+/// ```
+///
+/// # Slow clients after the handshake
+///
+/// Once TLS is up the connection belongs to the HTTP server. `axum::serve` gives hyper no
+/// timer, so hyper's header read timeout is off: a client may hold its connection by
+/// sending nothing, or request headers a byte at a time. Where untrusted clients can
+/// connect, serve the listener with hyper's own builders instead: HTTP/1 with a timer and
+/// `header_read_timeout` (which also closes connections idle between requests), chosen by
+/// the ALPN protocol the handshake settled (hyper-util's `auto` builder first waits,
+/// without a deadline, for bytes that tell the versions apart). hyper has no such deadline
+/// for HTTP/2: bound those connections by number or age yourself, or in a proxy in front.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum::{Extension, Router, extract::ConnectInfo, serve::Listener as _};
+/// use hyper::server::conn::{http1, http2};
+/// use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+/// use hyper_util::service::TowerToHyperService;
+/// use meshguard::peer::{MtlsConnectInfo, MtlsListener};
+///
+/// # async fn run(mut listener: MtlsListener, app: Router) {
+/// let mut h1 = http1::Builder::new();
+/// h1.timer(TokioTimer::new())
+///     .header_read_timeout(Duration::from_secs(10));
+/// let h2 = http2::Builder::new(TokioExecutor::new());
+/// loop {
+///     let (stream, remote) = listener.accept().await;
+///     let info = MtlsConnectInfo::new(remote, stream.identity().cloned());
+///     let is_h2 = stream.get_ref().get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+///     let service = TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(info))));
+///     let io = TokioIo::new(stream);
+///     if is_h2 {
+///         tokio::spawn(h2.serve_connection(io, service));
+///     } else {
+///         tokio::spawn(h1.serve_connection(io, service).with_upgrades());
+///     }
+/// }
 /// # }
 /// ```
 #[derive(Debug)]

@@ -46,6 +46,8 @@ mod error;
 mod forwarded;
 mod identity;
 mod layer;
+#[cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic")))]
+mod pending;
 mod spiffe;
 #[cfg(feature = "rustls")]
 mod tls;
