@@ -126,7 +126,8 @@ async fn whoami(pki: &Pki, tcp: TcpStream) -> Result<(StatusCode, String), BoxEr
     Ok((status, String::from_utf8(body.to_vec())?))
 }
 
-/// A TCP connection to `addr` from the loopback address `from` that sends nothing.
+/// A TCP connection to `addr` from the loopback address `from` that sends nothing. Linux
+/// answers on all of 127.0.0.0/8, so 127.0.0.2 is a second source on the same machine.
 async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket

@@ -95,8 +95,10 @@ impl HandshakeLimits {
     ///
     /// Each pending handshake holds a file descriptor and a few kilobytes; a larger value
     /// lets clients from many addresses hold more of them. A smaller value sheds real
-    /// clients sooner under a flood from many addresses. Defaults to
-    /// [`DEFAULT_MAX_PENDING_HANDSHAKES`].
+    /// clients sooner under a flood from many addresses. Keep the process's open-file
+    /// limit well above this plus the connections you serve: out of descriptors, the
+    /// listener can accept nothing, so it cannot shed either, until a handshake ends.
+    /// Defaults to [`DEFAULT_MAX_PENDING_HANDSHAKES`].
     pub fn with_max_pending(mut self, max: usize) -> Self {
         self.max_pending = max.max(1);
         self
