@@ -129,17 +129,21 @@ async fn whoami(pki: &Pki, tcp: TcpStream) -> Result<(StatusCode, String), BoxEr
 /// A TCP connection to `addr` from the loopback address `from` that sends nothing. Linux
 /// answers on all of 127.0.0.0/8, so 127.0.0.2 is a second source on the same machine.
 async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    match socket.connect(addr).await {
-        Ok(tcp) => tcp,
+    let socket = enough_descriptors(TcpSocket::new_v4());
+    enough_descriptors(socket.bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0)));
+    enough_descriptors(socket.connect(addr).await)
+}
+
+/// Unwraps, naming the fix when the process ran out of file descriptors (EMFILE, 24 on
+/// Linux and macOS) rather than the symptom.
+fn enough_descriptors<T>(result: std::io::Result<T>) -> T {
+    match result {
+        Ok(value) => value,
         Err(e) if e.raw_os_error() == Some(24) => panic!(
             "out of file descriptors: this test holds {IDLE} idle sockets and their server \
-             ends; raise the limit first (`ulimit -n 8192`)"
+             ends; raise the limit first (`ulimit -n 8192`, as .ci/run does)"
         ),
-        Err(e) => panic!("connect from {from}: {e}"),
+        Err(e) => panic!("loopback socket: {e}"),
     }
 }
 
