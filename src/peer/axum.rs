@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
-use super::acceptor::Acceptor;
+use super::acceptor::{Acceptor, HandshakeLimits};
 use super::connect::MtlsConnectInfo;
 use super::identity::PeerIdentity;
 
@@ -21,9 +21,11 @@ use super::identity::PeerIdentity;
 /// [`server_config`](super::server_config)) and reads each client's identity once per
 /// connection.
 ///
-/// Handshakes run concurrently off the accept loop, each bounded by a 10-second timeout,
-/// so a slow client cannot stall the server. A connection whose verified certificate
-/// breaks the identity rules (a malformed SVID) is closed.
+/// Every connection is accepted at once and handshakes concurrently, within
+/// [`HandshakeLimits`] (a timeout, and bounds on pending handshakes overall and per source
+/// that shed the oldest): sockets left idle or fed a byte at a time cannot keep other
+/// clients out. A connection whose verified certificate breaks the identity rules (a
+/// malformed SVID) is closed.
 ///
 /// # Example
 ///
@@ -48,17 +50,67 @@ use super::identity::PeerIdentity;
 /// axum::serve(listener, app.into_make_service_with_connect_info::<MtlsConnectInfo>()).await
 /// # }
 /// ```
+///
+/// # Slow clients after the handshake
+///
+/// Once TLS is up the connection belongs to the HTTP server. `axum::serve` gives hyper no
+/// timer, so hyper's header read timeout is off: a client may hold its connection by
+/// sending nothing, or request headers a byte at a time. Where untrusted clients can
+/// connect, serve the listener with hyper's own builders instead: HTTP/1 with a timer and
+/// `header_read_timeout` (which also closes connections idle between requests), chosen by
+/// the ALPN protocol the handshake settled (hyper-util's `auto` builder first waits,
+/// without a deadline, for bytes that tell the versions apart). hyper has no such deadline
+/// for HTTP/2: bound those connections by number or age yourself, or in a proxy in front.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum::{Extension, Router, extract::ConnectInfo, serve::Listener as _};
+/// use hyper::server::conn::{http1, http2};
+/// use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+/// use hyper_util::service::TowerToHyperService;
+/// use meshguard::peer::{MtlsConnectInfo, MtlsListener};
+///
+/// # async fn run(mut listener: MtlsListener, app: Router) {
+/// let mut h1 = http1::Builder::new();
+/// h1.timer(TokioTimer::new())
+///     .header_read_timeout(Duration::from_secs(10));
+/// let h2 = http2::Builder::new(TokioExecutor::new());
+/// loop {
+///     let (stream, remote) = listener.accept().await;
+///     let info = MtlsConnectInfo::new(remote, stream.identity().cloned());
+///     let is_h2 = stream.get_ref().get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+///     let service = TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(info))));
+///     let io = TokioIo::new(stream);
+///     if is_h2 {
+///         tokio::spawn(h2.serve_connection(io, service));
+///     } else {
+///         tokio::spawn(h1.serve_connection(io, service).with_upgrades());
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct MtlsListener {
     acceptor: Acceptor,
 }
 
 impl MtlsListener {
-    /// Serves TLS with `config` on `listener`; must be called inside a tokio runtime.
+    /// Serves TLS with `config` on `listener`, with the default [`HandshakeLimits`].
     pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Self {
         Self {
-            acceptor: Acceptor::spawn(listener, config),
+            acceptor: Acceptor::new(listener, config),
         }
+    }
+
+    /// Replaces the [`HandshakeLimits`]; see there for what each bound does.
+    pub fn with_handshake_limits(mut self, limits: HandshakeLimits) -> Self {
+        self.acceptor.set_limits(limits);
+        self
+    }
+
+    /// The limits on TLS handshakes in progress.
+    pub fn handshake_limits(&self) -> HandshakeLimits {
+        self.acceptor.limits()
     }
 }
 
@@ -67,11 +119,9 @@ impl axum::serve::Listener for MtlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.acceptor.next().await {
-            Some((inner, remote, identity)) => (MtlsStream { inner, identity }, remote),
-            // The accept loop only ends with the listener itself; nothing more will come.
-            None => std::future::pending().await,
-        }
+        let (inner, remote, identity) =
+            std::future::poll_fn(|cx| self.acceptor.poll_next(cx)).await;
+        (MtlsStream { inner, identity }, remote)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {

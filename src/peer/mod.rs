@@ -48,6 +48,8 @@ mod error;
 mod forwarded;
 mod identity;
 mod layer;
+#[cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic")))]
+mod pending;
 mod spiffe;
 #[cfg(feature = "rustls")]
 mod tls;
@@ -75,6 +77,11 @@ pub use xfcc::{
     parse_xfcc, parse_xfcc_with_limits,
 };
 
+#[cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic")))]
+pub use acceptor::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_SOURCE,
+    HandshakeLimits,
+};
 #[cfg(all(feature = "axum", feature = "rustls"))]
 pub use axum::{MtlsListener, MtlsStream};
 #[cfg(feature = "rustls")]

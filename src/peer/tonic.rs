@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
-use super::acceptor::Acceptor;
+use super::acceptor::{Acceptor, HandshakeLimits};
 use super::error::PeerError;
 use super::identity::PeerIdentity;
 
@@ -48,19 +48,38 @@ pub fn peer_identity<T>(request: &tonic::Request<T>) -> Result<PeerIdentity, Pee
 /// terminated with a rustls `ServerConfig` (see [`server_config`](super::server_config)),
 /// so that the SPIFFE-aware client verification of that config applies to gRPC too.
 ///
-/// Handshakes run concurrently, each bounded by a 10-second timeout; a connection whose
-/// verified certificate breaks the identity rules is closed.
+/// Every connection is accepted at once and handshakes concurrently, within
+/// [`HandshakeLimits`] (a timeout, and bounds on pending handshakes overall and per source
+/// that shed the oldest): sockets left idle or fed a byte at a time cannot keep other
+/// clients out. A connection whose verified certificate breaks the identity rules is
+/// closed.
+///
+/// Once TLS is up the connection belongs to tonic, which sets no deadline on a client that
+/// sends its request slowly or nothing at all. Where untrusted clients can connect, bound
+/// each connection's life with `Server::max_connection_age` and
+/// `max_connection_age_grace`, and each request with `Server::timeout`.
 #[derive(Debug)]
 pub struct TlsIncoming {
     acceptor: Acceptor,
 }
 
 impl TlsIncoming {
-    /// Serves TLS with `config` on `listener`; must be called inside a tokio runtime.
+    /// Serves TLS with `config` on `listener`, with the default [`HandshakeLimits`].
     pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Self {
         Self {
-            acceptor: Acceptor::spawn(listener, config),
+            acceptor: Acceptor::new(listener, config),
         }
+    }
+
+    /// Replaces the [`HandshakeLimits`]; see there for what each bound does.
+    pub fn with_handshake_limits(mut self, limits: HandshakeLimits) -> Self {
+        self.acceptor.set_limits(limits);
+        self
+    }
+
+    /// The limits on TLS handshakes in progress.
+    pub fn handshake_limits(&self) -> HandshakeLimits {
+        self.acceptor.limits()
     }
 
     /// The local address of the listener.
@@ -77,9 +96,10 @@ impl futures_core::Stream for TlsIncoming {
     type Item = Result<TlsStream<TcpStream>, io::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // The stream never ends: the listener lives as long as this value.
         self.get_mut()
             .acceptor
             .poll_next(cx)
-            .map(|next| next.map(|(tls, _, _)| Ok(tls)))
+            .map(|(tls, _, _)| Some(Ok(tls)))
     }
 }
