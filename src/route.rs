@@ -103,35 +103,25 @@ impl<'a> RequestPath<'a> {
 /// encoded for the path to stay routable.
 fn decode_segment(segment: &str) -> Result<(Cow<'_, str>, bool), PathError> {
     let mut routable = !segment.contains('\\');
-    if !segment.contains('%') {
-        return Ok((Cow::Borrowed(segment), routable));
-    }
-    let decoded = decode_all(segment)?;
-    let bytes = segment.as_bytes();
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        if byte == b'%' {
-            let value = bytes
-                .get(i + 1)
-                .zip(bytes.get(i + 2))
-                .and_then(|(h, l)| Some(hex(*h)? << 4 | hex(*l)?))
-                .ok_or(PathError::BadEncoding)?;
-            if value == b'/' {
-                return Err(PathError::EncodedSlash);
-            }
-            if is_unreserved(value) || value == b'\\' || value == b'%' {
-                routable = false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
+    let mut slash = false;
+    let decoded = decode_with(segment, |escaped| {
+        slash |= escaped == b'/';
+        routable &= !(is_unreserved(escaped) || escaped == b'\\' || escaped == b'%');
+    })?;
+    if slash {
+        return Err(PathError::EncodedSlash);
     }
     Ok((decoded, routable))
 }
 
 /// Percent-decodes `text` into UTF-8.
 pub(crate) fn decode_all(text: &str) -> Result<Cow<'_, str>, PathError> {
+    decode_with(text, |_| {})
+}
+
+/// Percent-decodes `text` into UTF-8 in one pass, telling `escaped` each byte that was
+/// percent-encoded.
+fn decode_with(text: &str, mut escaped: impl FnMut(u8)) -> Result<Cow<'_, str>, PathError> {
     if !text.contains('%') {
         return Ok(Cow::Borrowed(text));
     }
@@ -145,6 +135,7 @@ pub(crate) fn decode_all(text: &str) -> Result<Cow<'_, str>, PathError> {
                 .zip(bytes.get(i + 2))
                 .and_then(|(h, l)| Some(hex(*h)? << 4 | hex(*l)?))
                 .ok_or(PathError::BadEncoding)?;
+            escaped(value);
             out.push(value);
             i += 3;
         } else {
