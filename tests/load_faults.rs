@@ -19,11 +19,15 @@
     clippy::indexing_slicing
 )]
 
+// The example's service itself: its engine, guard, routes and handlers.
+#[path = "../examples/axum_service/service.rs"]
+mod documents_service;
 mod load_support;
 mod remote_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,13 +39,12 @@ use axum::routing::get;
 use http::StatusCode;
 use load_support::{
     Credentials, Expected, HEALTH_POLICIES, HttpClient, ISS, Kind, MAX_TOKEN_BYTES, Outcome,
-    documents_engine, documents_guard, grpc_check, rss_kib, serve_documents, serve_health,
-    wait_until,
+    grpc_check, rss_kib, serve_documents, serve_health, wait_until,
 };
 use meshguard::guard::Guard;
 use meshguard::policy::{
-    Entities, EntityUid, HttpMapping, PolicyEngine, PolicySource, PrincipalMapping, ProviderError,
-    ReloadEvent, Request,
+    Entities, EntityUid, HttpMapping, PolicyEngine, PolicySource, PolicyWatcher, PrincipalMapping,
+    ProviderError, ReloadEvent, Request,
 };
 use meshguard::token::Verifier;
 use meshguard::token::remote::RemoteJwks;
@@ -142,12 +145,19 @@ impl Tally {
     }
 }
 
+/// Held by each test for its whole run: the resident set is the process's, and a panic's
+/// backtrace (the provider test panics on purpose) loads the binary's debug information,
+/// tens of MiB that must not land between the load test's two readings.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fail() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let started = Instant::now();
     let first = TestKey::es256("load-1");
     let second = TestKey::es256("load-2");
     let never_published = TestKey::es256("load-unpublished");
+    let not_yet_retired = TestKey::es256("load-0");
     let idp = JwksServer::start(jwks(&[&first])).await;
     let clock = ManualClock::new();
     let verifier = Verifier::builder()
@@ -179,25 +189,25 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         include_str!("../examples/axum_service/documents.cedarschema"),
     )
     .unwrap();
-    let engine = documents_engine(&dir);
-    let (reloaded, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (on_reload, on_refuse) = (Arc::clone(&reloaded), Arc::clone(&refused));
-    let _watcher = engine
-        .watch(Duration::from_millis(50), move |event| match event {
-            ReloadEvent::Reloaded { .. } => {
-                on_reload.fetch_add(1, Ordering::SeqCst);
-            }
-            ReloadEvent::Failed { .. } => {
-                on_refuse.fetch_add(1, Ordering::SeqCst);
-            }
-            _ => {}
-        })
-        .unwrap();
-    let http_addr = serve_documents(documents_guard(verifier.clone(), engine)).await;
-    let health_engine = PolicyEngine::builder(PolicySource::text(HEALTH_POLICIES))
+    let engine = documents_service::engine(
+        &dir.join("policies"),
+        Some(&dir.join("documents.cedarschema")),
+    )
+    .unwrap();
+    let (documents_policies, _documents_watcher) =
+        Watched::start(&engine, policy_file, good_policies);
+    let http_addr =
+        serve_documents(documents_service::router(verifier.clone(), engine, false).unwrap()).await;
+    // The health service's policies, in a second watched directory.
+    let health_file = dir.join("health").join("health.cedar");
+    std::fs::create_dir_all(dir.join("health")).unwrap();
+    std::fs::write(&health_file, HEALTH_POLICIES).unwrap();
+    let health_engine = PolicyEngine::builder(PolicySource::path(dir.join("health")))
         .principal_mapping(PrincipalMapping::new().role_claim("roles"))
         .build()
         .unwrap();
+    let (health_policies, _health_watcher) =
+        Watched::start(&health_engine, health_file, HEALTH_POLICIES);
     let grpc_addr = serve_health(
         Guard::builder()
             .tokens(verifier)
@@ -214,14 +224,14 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
 
     let mut tally = Tally::default();
     let mut rss_after_warm_up = 0;
-    let mut current = &first;
+    let (mut current, mut retired) = (&first, &not_yet_retired);
     for (index, phase) in PHASES.into_iter().enumerate() {
         let keys_usable = !matches!(phase, Fault::DownPastStale);
         match phase {
             Fault::Serving => {}
             Fault::Rotated => {
                 idp.set_jwks(jwks(&[&second]));
-                current = &second;
+                (current, retired) = (&second, &first);
             }
             Fault::Down | Fault::DownPastStale => idp.set_mode(Mode::Down),
             Fault::Hanging => idp.set_mode(Mode::Hang),
@@ -236,6 +246,7 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         let credentials = Arc::new(Credentials::new(
             &format!("{index}"),
             current,
+            retired,
             &never_published,
         ));
         // A first valid request settles the phase's key set (the rotation's fetch, the
@@ -257,19 +268,20 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         );
 
         let rewriting = Arc::new(AtomicBool::new(true));
-        let rewriter = tokio::spawn(rewrite_policies(
-            policy_file.clone(),
-            good_policies,
-            Arc::clone(&rewriting),
-            Arc::clone(&reloaded),
-            Arc::clone(&refused),
-        ));
+        let rewriters = [&documents_policies, &health_policies].map(|watched| {
+            tokio::spawn(rewrite_policies(
+                Arc::clone(watched),
+                Arc::clone(&rewriting),
+            ))
+        });
         let (http, grpc) = tokio::join!(
             http_batch(http_addr, keys_usable, Arc::clone(&credentials)),
             grpc_batch(channel.clone(), keys_usable, Arc::clone(&credentials)),
         );
         rewriting.store(false, Ordering::SeqCst);
-        rewriter.await.unwrap();
+        for rewriter in rewriters {
+            rewriter.await.unwrap();
+        }
         for (kind, expected, outcome, took) in http.into_iter().chain(grpc) {
             tally.record(phase, kind, expected, outcome, took);
         }
@@ -283,10 +295,11 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
     let total: usize = tally.answers.values().sum();
     eprintln!(
         "load_faults: {total} answers in {elapsed:?}, slowest {:?}; RSS after warm-up {rss_after_warm_up} KiB, \
-         at end {rss_at_end} KiB; policy reloads {} applied, {} refused; JWKS fetches reaching the endpoint {}",
+         at end {rss_at_end} KiB; policy reloads (documents, health) applied {:?}, refused {:?}; \
+         JWKS fetches reaching the endpoint {}",
         tally.slowest,
-        reloaded.load(Ordering::SeqCst),
-        refused.load(Ordering::SeqCst),
+        [&documents_policies, &health_policies].map(|w| w.applied.load(Ordering::SeqCst)),
+        [&documents_policies, &health_policies].map(|w| w.refused.load(Ordering::SeqCst)),
         idp.jwks_requests(),
     );
     for ((phase, kind), count) in &tally.answers {
@@ -300,8 +313,10 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         rss_at_end.saturating_sub(rss_after_warm_up) < RSS_GROWTH_BOUND_KIB,
         "resident set grew from {rss_after_warm_up} KiB to {rss_at_end} KiB"
     );
-    assert!(reloaded.load(Ordering::SeqCst) >= PHASES.len() as u64);
-    assert!(refused.load(Ordering::SeqCst) >= PHASES.len() as u64);
+    for watched in [&documents_policies, &health_policies] {
+        assert!(watched.applied.load(Ordering::SeqCst) >= PHASES.len() as u64);
+        assert!(watched.refused.load(Ordering::SeqCst) >= PHASES.len() as u64);
+    }
     assert!(total >= PHASES.len() * (HTTP_PER_PHASE + GRPC_PER_PHASE));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -369,15 +384,46 @@ fn deadline() -> Duration {
     CONNECT_TIMEOUT + FETCH_TIMEOUT + SLACK
 }
 
-/// While `running`, alternates a broken policy file and a good one (the example's
-/// policies with a changed comment), waiting for the watcher's verdict on each.
-async fn rewrite_policies(
-    file: std::path::PathBuf,
+/// A policy file the test rewrites, and the verdicts of its engine's watcher.
+struct Watched {
+    file: PathBuf,
     good: &'static str,
-    running: Arc<AtomicBool>,
-    reloaded: Arc<AtomicU64>,
-    refused: Arc<AtomicU64>,
-) {
+    applied: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Watched {
+    /// Watches `engine` (every 50 ms), whose source holds `file`, now `good`.
+    fn start(
+        engine: &PolicyEngine,
+        file: PathBuf,
+        good: &'static str,
+    ) -> (Arc<Self>, PolicyWatcher) {
+        let watched = Arc::new(Self {
+            file,
+            good,
+            applied: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        });
+        let counting = Arc::clone(&watched);
+        let watcher = engine
+            .watch(Duration::from_millis(50), move |event| match event {
+                ReloadEvent::Reloaded { .. } => {
+                    counting.applied.fetch_add(1, Ordering::SeqCst);
+                }
+                ReloadEvent::Failed { .. } => {
+                    counting.refused.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            })
+            .unwrap();
+        (watched, watcher)
+    }
+}
+
+/// While `running`, alternates a broken policy file and a good one (the original with a
+/// changed comment: the same decisions), waiting for the watcher's verdict on each.
+async fn rewrite_policies(watched: Arc<Watched>, running: Arc<AtomicBool>) {
     // Every good text differs from all earlier ones, so that each is a change to reload.
     static REWRITES: AtomicU64 = AtomicU64::new(0);
     // Broken first, good last: the file each batch ends with is a good one.
@@ -388,19 +434,26 @@ async fn rewrite_policies(
         let (text, counter) = if round % 2 == 0 {
             (
                 "permit (principal, action, resource) when {".to_owned(),
-                &refused,
+                &watched.refused,
             )
         } else {
             let rewrite = REWRITES.fetch_add(1, Ordering::SeqCst);
-            (format!("{good}\n// rewrite {rewrite}\n"), &reloaded)
+            (
+                format!("{}\n// rewrite {rewrite}\n", watched.good),
+                &watched.applied,
+            )
         };
         let before = counter.load(Ordering::SeqCst);
-        std::fs::write(&file, text).unwrap();
+        std::fs::write(&watched.file, text).unwrap();
         let seen = wait_until(Duration::from_secs(10), || {
             counter.load(Ordering::SeqCst) > before
         })
         .await;
-        assert!(seen, "the watcher did not act on rewrite {round}");
+        assert!(
+            seen,
+            "the watcher did not act on rewrite {round} of {:?}",
+            watched.file
+        );
     }
 }
 
@@ -453,6 +506,7 @@ async fn read_with_provider(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_entity_provider_denies_its_request_and_the_service_keeps_serving() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let engine = PolicyEngine::builder(PolicySource::text(
         r#"@id("owners-read") permit(principal, action == Action::"read", resource)
            when { resource.owner == principal };"#,
@@ -489,7 +543,7 @@ async fn panicking_entity_provider_denies_its_request_and_the_service_keeps_serv
     }
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("meshguard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,28 +1,18 @@
-//! The services and clients of the load-with-faults test: the axum documents service of
-//! `examples/axum_service.rs` and a guarded tonic health service, both behind a remote JWKS
-//! and built in-process on 127.0.0.1; request kinds with the answer each must get; hyper
-//! HTTP/1.1 and HTTP/2 clients and a tonic client that time every call.
+//! The servers and clients of the load-with-faults test: the documents service of
+//! `examples/axum_service.rs` and a guarded tonic health service served on 127.0.0.1;
+//! request kinds with the answer each must get; hyper HTTP/1.1 and HTTP/2 clients and a
+//! tonic client that bound every call.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use meshguard::guard::{Guard, GuardLayer, PolicyCheck};
-use meshguard::policy::{
-    Context, Entities, Entity, EntityUid, HttpMapping, PolicyEngine, PolicySource,
-    PrincipalMapping, SchemaSource,
-};
+use meshguard::guard::GuardLayer;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tonic::Code;
@@ -55,6 +45,8 @@ pub enum Kind {
     Oversized,
     /// Signed by a key never published: every such request may start or join a fetch.
     UnknownKid,
+    /// Signed by the key the rotation retired (before it, by another unpublished key).
+    Retired,
 }
 
 impl Kind {
@@ -69,7 +61,7 @@ impl Kind {
         Kind::Malformed,
         Kind::Oversized,
         Kind::UnknownKid,
-        Kind::Valid,
+        Kind::Retired,
     ];
 }
 
@@ -88,14 +80,19 @@ impl Expected {
     pub fn of(kind: Kind, keys_usable: bool) -> Self {
         let (status, detail) = match kind {
             // No key at all: every token fails the same way before its claims are read.
-            Kind::Valid | Kind::Expired | Kind::Forged | Kind::Denied | Kind::UnknownKid
+            Kind::Valid
+            | Kind::Expired
+            | Kind::Forged
+            | Kind::Denied
+            | Kind::UnknownKid
+            | Kind::Retired
                 if !keys_usable =>
             {
                 (StatusCode::UNAUTHORIZED, "the token cannot be verified now")
             }
             Kind::Valid => (StatusCode::OK, r#""owner":"alice""#),
             Kind::Expired => (StatusCode::UNAUTHORIZED, "the token has expired"),
-            Kind::Forged | Kind::Oversized | Kind::UnknownKid => {
+            Kind::Forged | Kind::Oversized | Kind::UnknownKid | Kind::Retired => {
                 (StatusCode::UNAUTHORIZED, "the token is invalid")
             }
             Kind::Denied => (StatusCode::FORBIDDEN, "the request is not allowed"),
@@ -125,8 +122,13 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Credentials for a phase in which `current` is the served key.
-    pub fn new(phase: &str, current: &TestKey, never_published: &TestKey) -> Self {
+    /// Credentials for a phase in which `current` is the served key and `retired` is not.
+    pub fn new(
+        phase: &str,
+        current: &TestKey,
+        retired: &TestKey,
+        never_published: &TestKey,
+    ) -> Self {
         let claims = |roles: &[&str], exp: i64| {
             json!({
                 "iss": ISS, "aud": AUDIENCE, "sub": "alice", "exp": exp,
@@ -149,6 +151,7 @@ impl Credentials {
             ),
             (Kind::Oversized, oversized),
             (Kind::UnknownKid, never_published.token_with_claims(&member)),
+            (Kind::Retired, retired.token_with_claims(&member)),
         ]
         .into_iter()
         .map(|(kind, token)| (kind, format!("Bearer {token}")))
@@ -162,72 +165,13 @@ impl Credentials {
     }
 }
 
-/// The documents service of `examples/axum_service.rs`, with its policy file and schema
-/// copied into `policies` (which the test then rewrites) and the same guard configuration.
-pub async fn serve_documents(guard: GuardLayer) -> SocketAddr {
-    let documents: Arc<BTreeMap<String, String>> = Arc::new(
-        [("d1", "alice"), ("d2", "bob")]
-            .into_iter()
-            .map(|(id, owner)| (id.to_owned(), owner.to_owned()))
-            .collect(),
-    );
-    let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/documents/{id}", get(read_document))
-        .with_state(documents)
-        .layer(guard);
+/// Serves `app` (the documents service of `examples/axum_service.rs`) on 127.0.0.1, over
+/// HTTP/1.1 and HTTP/2 as the example's `axum::serve` does.
+pub async fn serve_documents(app: axum::Router) -> SocketAddr {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(tcp, app).await.unwrap() });
     addr
-}
-
-/// The example's policy engine over `dir`: its policies and schema, the `roles` claim
-/// giving `Role` parents.
-pub fn documents_engine(dir: &Path) -> PolicyEngine {
-    PolicyEngine::builder(PolicySource::path(dir.join("policies")))
-        .principal_mapping(PrincipalMapping::new().role_claim("roles"))
-        .schema(SchemaSource::file(dir.join("documents.cedarschema")))
-        .build()
-        .unwrap()
-}
-
-/// The example's guard configuration around `engine`.
-pub fn documents_guard(verifier: meshguard::token::Verifier, engine: PolicyEngine) -> GuardLayer {
-    Guard::builder()
-        .realm("documents")
-        .tokens(verifier)
-        .policies(engine, HttpMapping::conventions("documents").omit_query())
-        .public("GET /health")
-        .build()
-        .unwrap()
-}
-
-/// The example's handler: the owner check asks the policies with the loaded document.
-async fn read_document(
-    State(documents): State<Arc<BTreeMap<String, String>>>,
-    UrlPath(id): UrlPath<String>,
-    check: PolicyCheck,
-) -> Response {
-    let Some(owner) = documents.get(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let document = Entity::builder(EntityUid::new("Document", &id).unwrap())
-        .attribute(
-            "owner",
-            &json!({ "__entity": { "type": "User", "id": owner } }),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
-    let uid = document.uid();
-    let read = EntityUid::new("Action", "read").unwrap();
-    match check.authorize(&read, &uid, Entities::from_iter([document]), Context::new()) {
-        Ok(_) => json!({ "id": id, "owner": owner })
-            .to_string()
-            .into_response(),
-        Err(denied) => denied.into_response(),
-    }
 }
 
 /// Member tokens may call `Check`; the action is the RPC's method path.
