@@ -210,7 +210,7 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         Watched::start(&health_engine, health_file, HEALTH_POLICIES);
     let grpc_addr = serve_health(
         Guard::builder()
-            .tokens(verifier)
+            .tokens(verifier.clone())
             .policies(health_engine, HttpMapping::grpc("health"))
             .build()
             .unwrap(),
@@ -225,7 +225,14 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
     let mut tally = Tally::default();
     let mut rss_after_warm_up = 0;
     let (mut current, mut retired) = (&first, &not_yet_retired);
+    // Fetch attempts and failures of the key source per phase: each fault was met.
+    let mut fetches_per_phase = Vec::new();
+    let source_counts = || {
+        let status = verifier.remote_status();
+        (status[0].fetches(), status[0].failures())
+    };
     for (index, phase) in PHASES.into_iter().enumerate() {
+        let before = source_counts();
         let keys_usable = !matches!(phase, Fault::DownPastStale);
         match phase {
             Fault::Serving => {}
@@ -285,6 +292,8 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         for (kind, expected, outcome, took) in http.into_iter().chain(grpc) {
             tally.record(phase, kind, expected, outcome, took);
         }
+        let after = source_counts();
+        fetches_per_phase.push((phase, after.0 - before.0, after.1 - before.1));
         if index == 0 {
             rss_after_warm_up = rss_kib();
         }
@@ -296,7 +305,7 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
     eprintln!(
         "load_faults: {total} answers in {elapsed:?}, slowest {:?}; RSS after warm-up {rss_after_warm_up} KiB, \
          at end {rss_at_end} KiB; policy reloads (documents, health) applied {:?}, refused {:?}; \
-         JWKS fetches reaching the endpoint {}",
+         JWKS requests reaching the endpoint {}; (phase, fetches, failed fetches) {fetches_per_phase:?}",
         tally.slowest,
         [&documents_policies, &health_policies].map(|w| w.applied.load(Ordering::SeqCst)),
         [&documents_policies, &health_policies].map(|w| w.refused.load(Ordering::SeqCst)),
@@ -313,6 +322,15 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
         rss_at_end.saturating_sub(rss_after_warm_up) < RSS_GROWTH_BOUND_KIB,
         "resident set grew from {rss_after_warm_up} KiB to {rss_at_end} KiB"
     );
+    for (phase, fetches, failures) in fetches_per_phase {
+        assert!(fetches >= 1, "{phase:?}: no fetch");
+        let failing = !matches!(phase, Fault::Serving | Fault::Rotated | Fault::Recovered);
+        assert_eq!(
+            failures >= 1,
+            failing,
+            "{phase:?}: {failures} failed fetches"
+        );
+    }
     for watched in [&documents_policies, &health_policies] {
         assert!(watched.applied.load(Ordering::SeqCst) >= PHASES.len() as u64);
         assert!(watched.refused.load(Ordering::SeqCst) >= PHASES.len() as u64);

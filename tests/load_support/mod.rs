@@ -50,7 +50,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The mix of every batch: valid requests dominate, as in real traffic.
+    /// The mix of every batch: valid requests are the most common kind, as in real traffic.
     pub const MIX: [Kind; 10] = [
         Kind::Valid,
         Kind::Valid,
