@@ -27,6 +27,9 @@
 //! certificate from that CA can connect, and their identity goes to the policies as
 //! `context.peer`.
 
+#[path = "axum_service/service.rs"]
+mod service;
+
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::net::SocketAddr;
@@ -35,22 +38,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::StatusCode;
-use http::header::CONTENT_TYPE;
-use meshguard::caller::Caller;
-use meshguard::guard::{Guard, PolicyCheck};
-use meshguard::peer::{ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentityLayer};
-use meshguard::policy::{
-    Context, Decision, Entities, Entity, EntityUid, HttpMapping, PolicyEngine, PolicyId,
-    PolicySource, PrincipalMapping, ReloadEvent, SchemaSource,
-};
+use meshguard::peer::{ClientRoots, MtlsConnectInfo, MtlsListener};
+use meshguard::policy::ReloadEvent;
 use meshguard::token::remote::RemoteJwks;
-use meshguard::token::{Issuer, VerifiedToken, Verifier};
-use serde_json::json;
+use meshguard::token::{Issuer, Verifier};
 use tokio::net::TcpListener;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -94,12 +85,7 @@ async fn run(options: Options) -> Result<(), BoxError> {
         .await?;
 
     // Policies: every `.cedar` file of the directory, validated against the schema if given.
-    let mut policies = PolicyEngine::builder(PolicySource::path(&options.policies))
-        .principal_mapping(PrincipalMapping::new().role_claim("roles"));
-    if let Some(schema) = &options.schema {
-        policies = policies.schema(SchemaSource::file(schema));
-    }
-    let engine = policies.build()?;
+    let engine = service::engine(&options.policies, options.schema.as_deref())?;
     let _watcher = engine.watch(Duration::from_secs(2), |event| match event {
         ReloadEvent::Reloaded { generation } => {
             eprintln!("policies reloaded: generation {generation}")
@@ -109,27 +95,7 @@ async fn run(options: Options) -> Result<(), BoxError> {
         }
         _ => {}
     })?;
-
-    let mut guard = Guard::builder()
-        .realm("documents")
-        .tokens(verifier.clone())
-        // The schema declares no query parameters, so the context carries none.
-        .policies(engine, HttpMapping::conventions("documents").omit_query())
-        .public("GET /health")
-        .public("GET /ready");
-    if options.tls.is_some() {
-        guard = guard.peer(PeerIdentityLayer::new());
-    }
-    let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .route("/documents", get(list_documents))
-        .route("/documents/{id}", get(read_document))
-        .with_state(AppState {
-            verifier,
-            documents: Arc::new(demo_documents()),
-        })
-        .layer(guard.build()?);
+    let app = service::router(verifier, engine, options.tls.is_some())?;
 
     let tcp = TcpListener::bind(options.listen).await?;
     let addr = tcp.local_addr()?;
@@ -159,101 +125,6 @@ async fn run(options: Options) -> Result<(), BoxError> {
     }
     eprintln!("stopped");
     Ok(())
-}
-
-#[derive(Clone)]
-struct AppState {
-    verifier: Verifier,
-    /// Stands in for the service's database: document id → owner.
-    documents: Arc<BTreeMap<String, String>>,
-}
-
-fn demo_documents() -> BTreeMap<String, String> {
-    [("d1", "alice"), ("d2", "bob")]
-        .into_iter()
-        .map(|(id, owner)| (id.to_owned(), owner.to_owned()))
-        .collect()
-}
-
-/// Readiness: 503 until the identity provider's keys have been fetched, or once they are
-/// too stale to use.
-async fn ready(State(state): State<AppState>) -> Response {
-    let sources = state.verifier.remote_status();
-    let ready = sources.iter().all(|source| source.health().is_ready());
-    let report: Vec<_> = sources
-        .iter()
-        .map(|source| {
-            json!({
-                "issuer": source.issuer(),
-                "health": format!("{:?}", source.health()),
-                "keys": source.keys(),
-                "last_error": source.last_error().map(|error| error.reason()),
-            })
-        })
-        .collect();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    json_response(status, &json!({ "key_sources": report }))
-}
-
-async fn list_documents(
-    State(state): State<AppState>,
-    caller: Caller,
-    decision: Decision,
-) -> Response {
-    let body = json!({
-        "caller": caller.user().and_then(VerifiedToken::subject),
-        "workload": caller.workload().and_then(|workload| workload.spiffe_id()),
-        "allowed_by": decision.policy_ids().iter().map(PolicyId::as_str).collect::<Vec<_>>(),
-        "documents": state.documents.keys().collect::<Vec<_>>(),
-    });
-    json_response(StatusCode::OK, &body)
-}
-
-/// The guard let the caller use the route; the owner check needs the document, so the
-/// handler asks the policies itself.
-async fn read_document(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    check: PolicyCheck,
-) -> Response {
-    let Some(owner) = state.documents.get(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let document = EntityUid::new("Document", &id).and_then(|uid| {
-        Entity::builder(uid)
-            .attribute(
-                "owner",
-                &json!({ "__entity": { "type": "User", "id": owner } }),
-            )?
-            .build()
-    });
-    let (document, read) = match (document, EntityUid::new("Action", "read")) {
-        (Ok(document), Ok(read)) => (document, read),
-        (Err(error), _) | (_, Err(error)) => {
-            eprintln!("document `{id}`: {error}");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let uid = document.uid();
-    match check.authorize(&read, &uid, Entities::from_iter([document]), Context::new()) {
-        Ok(_) => json!({ "id": id, "owner": owner })
-            .to_string()
-            .into_response(),
-        Err(denied) => denied.into_response(),
-    }
-}
-
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 /// Ctrl-C, or SIGTERM from an orchestrator.

@@ -11,7 +11,7 @@ use super::decision::{Decision, DenyCause, Details, Shadow};
 use super::error::{DecisionError, PolicyError};
 use super::issuers::IssuerNamespaceError;
 use super::principal::PrincipalMapping;
-use super::provider::EntityProvider;
+use super::provider::{EntityProvider, entities_or_panic_error};
 use super::read::Texts;
 use super::source::{self, EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
@@ -456,13 +456,14 @@ impl PolicyEngine {
     }
 
     /// Decides one request after asking `provider` for the entities it needs (such as the
-    /// resource with its owner). A provider failure denies.
+    /// resource with its owner). A provider failure denies, and so does a provider that
+    /// panics (the panic is caught and becomes [`DecisionError::Provider`]).
     pub async fn authorize_with<P: EntityProvider>(
         &self,
         mut request: Request,
         provider: &P,
     ) -> Decision {
-        match provider.entities(&request).await {
+        match entities_or_panic_error(provider, &request).await {
             Ok(entities) => {
                 request.entities.extend(entities);
                 self.authorize_request(request)

@@ -1,6 +1,9 @@
 //! The application's entities for a request, supplied through [`EntityProvider`].
 
-use std::future::{Future, ready};
+use std::future::{Future, poll_fn, ready};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::Poll;
 
 use super::engine::Request;
 use super::values::Entities;
@@ -13,7 +16,9 @@ pub type ProviderError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// It is called once per request by [`PolicyEngine::authorize_with`](super::PolicyEngine::authorize_with);
 /// its entities are added to the static ones for that request only. An error denies the
-/// request. Synchronous closures `Fn(&Request) -> Result<Entities, ProviderError>` are
+/// request, and so does a panic: the engine catches it (while the provider is called and
+/// while its future is polled), so that one faulty lookup costs that request, not the
+/// connection or the worker. Synchronous closures `Fn(&Request) -> Result<Entities, ProviderError>` are
 /// providers too.
 ///
 /// # Example
@@ -54,3 +59,30 @@ where
         ready(self(request))
     }
 }
+
+/// Asks `provider` for the entities of `request`, turning a panic of the provider (when it
+/// is called or while its future runs) into an error: a provider is application code, and
+/// a panic escaping into the server would drop the connection without an answer.
+pub(crate) async fn entities_or_panic_error<P: EntityProvider>(
+    provider: &P,
+    request: &Request,
+) -> Result<Entities, ProviderError> {
+    // Unwind safety: after a panic the future is dropped and never polled again, and the
+    // provider's own state is the application's to keep consistent, as with any panic.
+    let future = match catch_unwind(AssertUnwindSafe(|| provider.entities(request))) {
+        Ok(future) => future,
+        Err(_) => return Err(PANICKED.into()),
+    };
+    let mut future = pin!(future);
+    poll_fn(
+        |context| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(context))) {
+            Ok(poll) => poll,
+            Err(_) => Poll::Ready(Err(PANICKED.into())),
+        },
+    )
+    .await
+}
+
+/// The error a panicking provider becomes; the panic's own message goes to stderr through
+/// the panic hook, never into a response.
+const PANICKED: &str = "the entity provider panicked";
