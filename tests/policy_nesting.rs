@@ -244,3 +244,33 @@ fn schemas_and_entities_at_the_bound_load_and_past_it_are_refused() {
         },
     );
 }
+
+/// A schema and entities each within their bound, loaded together, so each entity's value is
+/// checked against its declared type: the `policy_nesting` fuzz target's combination, which
+/// overflowed 2 MiB only in its coverage-instrumented unoptimized build.
+#[test]
+fn entities_validated_against_a_schema_at_the_bound_load_on_a_2_mib_stack() {
+    on_small_stack_in_child(
+        "entities_validated_against_a_schema_at_the_bound_load_on_a_2_mib_stack",
+        || {
+            // The entity's braces are one schema level; `[{"uid": …, "attrs": {"a": …}}]` is
+            // three JSON levels around the value.
+            let depth = MAX_DATA_NESTING - 3;
+            let schema = format!(
+                "entity User {{ a: {}Long{} }}; action view appliesTo {{ principal: User, resource: User }};",
+                "Set<".repeat(depth),
+                ">".repeat(depth)
+            );
+            let entities = format!(
+                r#"[{{"uid": {{"type": "User", "id": "a"}}, "attrs": {{"a": {}1{}}}, "parents": []}}]"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
+                .schema(SchemaSource::cedar(schema))
+                .entities(EntitySource::json(entities))
+                .build()
+                .unwrap();
+        },
+    );
+}
