@@ -9,7 +9,10 @@
     clippy::indexing_slicing
 )]
 
+mod tonic_support;
+
 use std::net::SocketAddr;
+use tonic_support::serve_plain;
 
 use axum::Router;
 use axum::routing::get;
@@ -28,7 +31,7 @@ use meshguard::token::layer::AuthenticationLayer;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tonic::transport::{Channel, Server};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus as WireStatus;
@@ -227,27 +230,6 @@ async fn hand_stacked_layers_over_two_issuers_deny_without_namespaces() {
     }
 }
 
-/// Serves the health service behind `guard` on plain TCP (h2c).
-async fn serve_grpc(guard: GuardLayer) -> Channel {
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let incoming = tonic::transport::server::TcpIncoming::from(tcp);
-    tokio::spawn(async move {
-        Server::builder()
-            .layer(guard)
-            .add_service(health)
-            .serve_with_incoming(incoming)
-            .await
-            .unwrap();
-    });
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
 async fn check(channel: &Channel, token: &str) -> Result<WireStatus, Status> {
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: String::new(),
@@ -262,7 +244,7 @@ async fn check(channel: &Channel, token: &str) -> Result<WireStatus, Status> {
 #[tokio::test]
 async fn over_grpc_the_second_issuers_alice_is_permission_denied() {
     let issuers = Issuers::new();
-    let channel = serve_grpc(guard(&issuers, HttpMapping::grpc("health"))).await;
+    let channel = serve_plain(guard(&issuers, HttpMapping::grpc("health"))).await;
     assert_eq!(
         check(&channel, &issuers.token(COMPANY, "alice"))
             .await

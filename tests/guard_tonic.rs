@@ -14,10 +14,12 @@
 mod peer_support;
 #[cfg(feature = "remote-jwks")]
 mod remote_support;
+mod tonic_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tonic_support::serve_plain;
 
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt as _, Full};
@@ -1058,27 +1060,6 @@ async fn rotated_signing_key_is_fetched_while_the_calls_wait() {
         Code::Unauthenticated,
         "the token is invalid",
     );
-}
-
-/// Serves the health service behind `guard` on plain TCP (h2c): no TLS, no certificate.
-async fn serve_plain(guard: GuardLayer) -> Channel {
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let incoming = tonic::transport::server::TcpIncoming::from(tcp);
-    tokio::spawn(async move {
-        Server::builder()
-            .layer(guard)
-            .add_service(health)
-            .serve_with_incoming(incoming)
-            .await
-            .unwrap();
-    });
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -10,17 +10,19 @@
     clippy::indexing_slicing
 )]
 
+mod tonic_support;
+
 use meshguard::guard::{Guard, GuardLayer};
 use meshguard::peer::{Authorizer, ForwardedAddress, PeerIdentityLayer, XfccPolicy};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_support::serve_plain;
 
 const SECRET: &[u8] = b"guard-tonic-view-test-secret-0123456789";
 const ISS: &str = "https://idp.example";
@@ -64,27 +66,6 @@ fn guard(peer: PeerIdentityLayer) -> GuardLayer {
         .unwrap()
 }
 
-/// The health service behind `guard` on plain TCP (h2c), and a channel to it.
-async fn serve(guard: GuardLayer) -> Channel {
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let incoming = tonic::transport::server::TcpIncoming::from(tcp);
-    tokio::spawn(async move {
-        Server::builder()
-            .layer(guard)
-            .add_service(health)
-            .serve_with_incoming(incoming)
-            .await
-            .unwrap();
-    });
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
 async fn check(channel: &Channel, token: &str, forwarded_for: Option<&str>) -> Result<(), Code> {
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: String::new(),
@@ -113,7 +94,7 @@ fn behind_trusted_proxy() -> PeerIdentityLayer {
 
 #[tokio::test]
 async fn tokens_bound_by_an_unchecked_method_are_unauthenticated() {
-    let channel = serve(guard(behind_trusted_proxy())).await;
+    let channel = serve_plain(guard(behind_trusted_proxy())).await;
     let office = Some("203.0.113.7");
     assert_eq!(check(&channel, &token(json!({})), office).await, Ok(()));
     for cnf in [
@@ -132,7 +113,7 @@ async fn tokens_bound_by_an_unchecked_method_are_unauthenticated() {
 #[tokio::test]
 async fn the_client_address_comes_from_a_trusted_proxy_only() {
     let alice = token(json!({}));
-    let trusted = serve(guard(behind_trusted_proxy())).await;
+    let trusted = serve_plain(guard(behind_trusted_proxy())).await;
     assert_eq!(check(&trusted, &alice, Some("203.0.113.7")).await, Ok(()));
     assert_eq!(
         check(&trusted, &alice, Some("198.51.100.7")).await,
@@ -160,7 +141,7 @@ async fn the_client_address_comes_from_a_trusted_proxy_only() {
                 .build(),
         )
         .client_address(ForwardedAddress::x_forwarded_for());
-    let direct = serve(guard(untrusted)).await;
+    let direct = serve_plain(guard(untrusted)).await;
     assert_eq!(
         check(&direct, &alice, Some("203.0.113.7")).await,
         Err(Code::PermissionDenied)
