@@ -33,7 +33,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
-use meshguard::guard::Guard;
+use meshguard::guard::GuardLayer;
 use meshguard::policy::{
     EntityUid, HttpInput, HttpMapping, PolicyEngine, PolicySource, PrincipalMapping,
 };
@@ -233,7 +233,7 @@ fn bare_router() -> Router {
 }
 
 fn guarded_router(verifier: Verifier) -> Router {
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .realm(SERVICE)
         .tokens(verifier)
         .policies(engine(), HttpMapping::conventions(SERVICE))
@@ -244,7 +244,7 @@ fn guarded_router(verifier: Verifier) -> Router {
 
 /// The guard with the token check alone, to separate the cost of the policies.
 fn token_only_router(verifier: Verifier) -> Router {
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .realm(SERVICE)
         .tokens(verifier)
         .build()

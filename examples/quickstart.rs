@@ -28,13 +28,13 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
-use meshguard::guard::{Guard, GuardLayer, PolicyCheck, RouteRule};
+use meshguard::guard::{GuardLayer, PolicyCheck, RouteRule};
 use meshguard::policy::{
     Context, Decision, Entities, Entity, EntityUid, HttpMapping, PolicyEngine, PolicyId,
     PolicySource, PrincipalMapping,
 };
+use meshguard::response::{Refusal, RequestHead, Stage};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, VerifiedToken, Verifier};
-use meshguard::{Refusal, RequestHead};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -126,7 +126,7 @@ fn app() -> Result<Router, BoxError> {
     let engine = PolicyEngine::builder(PolicySource::text(POLICIES))
         .principal_mapping(PrincipalMapping::new().role_claim("roles"))
         .build()?;
-    let guard: GuardLayer = Guard::builder()
+    let guard: GuardLayer = GuardLayer::builder()
         .realm(REALM)
         .tokens(verifier)
         .policies(engine, HttpMapping::conventions("documents"))
@@ -160,8 +160,8 @@ fn problem_with_reason(
     refusal.render::<String>(request, realm).map(|body| {
         match serde_json::from_str::<Value>(&body) {
             Ok(Value::Object(mut problem)) => {
-                problem.insert("reason".into(), refusal.reason.into());
-                problem.insert("stage".into(), refusal.stage.as_str().into());
+                problem.insert("reason".into(), refusal.reason().into());
+                problem.insert("stage".into(), refusal.stage().as_str().into());
                 Value::Object(problem).to_string()
             }
             // gRPC refusals have an empty body; anything else is left as it is.
@@ -330,7 +330,7 @@ fn decide_on_document(
     // Only the constant type names can fail to parse: a bug, answered as one.
     let (action, entity) = entity.map_err(|_| {
         Refusal::new(
-            meshguard::Stage::Policy,
+            Stage::Policy,
             StatusCode::INTERNAL_SERVER_ERROR,
             "entity_error",
             "the request cannot be decided",

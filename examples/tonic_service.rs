@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use meshguard::guard::Guard;
+use meshguard::guard::GuardLayer;
 use meshguard::peer::{
     Authorizer, ClientRoots, PeerIdentity, PeerIdentityLayer, TlsIncoming, server_config_from_pem,
 };
@@ -129,7 +129,7 @@ async fn main() -> Result<ExitCode, BoxError> {
     let roots = ClientRoots::spiffe().with_bundle_pem(TRUST_DOMAIN.parse()?, pem.ca.as_bytes())?;
     let tls = server_config_from_pem(pem.server.as_bytes(), pem.server_key.as_bytes(), &roots)?;
     let engine = PolicyEngine::builder(PolicySource::text(POLICIES)).build()?;
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .peer(PeerIdentityLayer::new().authorize(Authorizer::member_of(TRUST_DOMAIN.parse()?)))
         .policies(engine, HttpMapping::grpc("health"))
         .build()?;

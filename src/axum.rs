@@ -1,15 +1,17 @@
 //! axum extractors for what meshguard's layers put into the request extensions, with
 //! rejections that answer as the layers do.
 //!
-//! | extractor | rejection when absent |
-//! | --- | --- |
-//! | [`VerifiedToken`], [`Caller`] | 401 with a `Bearer` challenge (an optional-token route without a token) |
-//! | [`PeerIdentity`] | 403 (no client certificate) |
-//! | [`Decision`] | 403 (the route was not decided by policies) |
-//! | [`PolicyCheck`] | 401 without a caller, 500 when the guard has no policies |
+//! | extractor | rejection | when absent |
+//! | --- | --- | --- |
+//! | [`VerifiedToken`] | [`VerifiedTokenRejection`] | 401 with a `Bearer` challenge (an optional-token route without a token) |
+//! | [`Caller`] | [`CallerRejection`] | 401 with a `Bearer` challenge |
+//! | [`PeerIdentity`] | [`PeerIdentityRejection`] | 403 (no client certificate) |
+//! | [`Decision`] | [`DecisionRejection`] | 403 (the route was not decided by policies) |
+//! | [`PolicyCheck`] | [`PolicyCheckRejection`] | 401 without a caller, 500 when the guard has no policies |
 //!
 //! Each is also available as `Option<T>`. Without a meshguard layer in front of the
-//! handler every extractor answers 500: a wiring mistake, logged at error level.
+//! handler every extractor answers 500 naming the layer it needs: a wiring mistake, logged
+//! at error level.
 //!
 //! # Example
 //!
@@ -30,48 +32,100 @@
 //! # let _ = app;
 //! ```
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::caller::Caller;
-use crate::guard::{Admission, Denied, PolicyCheck};
+use crate::guard::{Admission, PolicyCheck};
 use crate::peer::{PeerError, PeerIdentity};
 use crate::policy::Decision;
-use crate::response::{Refusal, RequestHead, Stage};
-use crate::token::layer::bearer_refusal;
+use crate::response::{DEFAULT_REALM, Denied, Refusal, RequestHead, Stage};
 use crate::token::{BearerError, VerifiedToken};
 
-/// Why an extractor found nothing to extract.
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    refusal: Refusal,
-    realm: String,
+/// Defines an extractor's rejection: a refusal and the realm of its challenge.
+macro_rules! define_rejection {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            refusal: Refusal,
+            realm: Arc<str>,
+        }
+
+        impl $name {
+            /// The refusal the rejection answers with.
+            #[must_use]
+            pub fn refusal(&self) -> &Refusal {
+                &self.refusal
+            }
+        }
+
+        impl From<Rejected> for $name {
+            fn from(Rejected { refusal, realm }: Rejected) -> Self {
+                Self { refusal, realm }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.refusal.description())
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl IntoResponse for $name {
+            fn into_response(self) -> Response {
+                tracing::debug!(
+                    target: "meshguard::axum",
+                    rejection = stringify!($name),
+                    reason = self.refusal.reason(),
+                    "extractor rejected the request"
+                );
+                let headers = HeaderMap::new();
+                self.refusal
+                    .render(RequestHead::new(Version::HTTP_11, &headers), &self.realm)
+            }
+        }
+    };
 }
 
-impl Rejection {
-    /// The refusal the rejection answers with.
-    #[must_use]
-    pub fn refusal(&self) -> &Refusal {
-        &self.refusal
-    }
+define_rejection! {
+    /// Why the [`VerifiedToken`] extractor rejected a request: 401 without a token, 500
+    /// without [`AuthenticationLayer`](crate::token::AuthenticationLayer) or
+    /// [`GuardLayer`](crate::guard::GuardLayer) in front of the handler.
+    VerifiedTokenRejection
 }
 
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.refusal.description)
-    }
+define_rejection! {
+    /// Why the [`Caller`] extractor rejected a request: 401 without a caller, 500 without a
+    /// meshguard layer in front of the handler.
+    CallerRejection
 }
 
-impl std::error::Error for Rejection {}
+define_rejection! {
+    /// Why the [`PeerIdentity`] extractor rejected a request: 403 without a client
+    /// certificate, 500 without [`PeerIdentityLayer`](crate::peer::PeerIdentityLayer) or
+    /// [`GuardLayer`](crate::guard::GuardLayer) in front of the handler.
+    PeerIdentityRejection
+}
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let headers = HeaderMap::new();
-        self.refusal
-            .render(RequestHead::new(Version::HTTP_11, &headers), &self.realm)
-    }
+define_rejection! {
+    /// Why the [`Decision`] extractor rejected a request: 403 when the policies did not
+    /// decide it, 500 without [`AuthorizationLayer`](crate::policy::AuthorizationLayer) or
+    /// [`GuardLayer`](crate::guard::GuardLayer) in front of the handler.
+    DecisionRejection
+}
+
+define_rejection! {
+    /// Why the [`PolicyCheck`] extractor rejected a request: 401 without a caller, 500
+    /// without a [`GuardLayer`](crate::guard::GuardLayer) with policies in front of the
+    /// handler.
+    PolicyCheckRejection
 }
 
 impl IntoResponse for Denied {
@@ -80,131 +134,148 @@ impl IntoResponse for Denied {
     }
 }
 
-/// The admission of the guard in front, or the 500 for a handler without one.
-fn admission(parts: &Parts) -> Result<&Admission, Rejection> {
+/// A rejection before it takes its extractor's type.
+struct Rejected {
+    refusal: Refusal,
+    realm: Arc<str>,
+}
+
+/// The admission of the guard in front, or the 500 naming the layer `needs` says the
+/// extractor needs.
+fn admission<'a>(parts: &'a Parts, needs: &'static str) -> Result<&'a Admission, Rejected> {
     parts.extensions.get::<Admission>().ok_or_else(|| {
         tracing::error!(
             target: "meshguard::axum",
             path = parts.uri.path(),
-            "a meshguard extractor ran without a meshguard layer in front of the handler"
+            "{needs}"
         );
-        Rejection {
+        Rejected {
             refusal: Refusal::new(
                 Stage::Request,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "no_guard",
-                "the request was not checked",
+                needs,
             ),
-            realm: "meshguard".to_owned(),
+            realm: Arc::from(DEFAULT_REALM),
         }
     })
 }
 
 fn extract<T: Clone + Send + Sync + 'static>(
     parts: &Parts,
+    needs: &'static str,
     absent: impl FnOnce() -> Refusal,
-) -> Result<T, Rejection> {
-    let admission = admission(parts)?;
+) -> Result<T, Rejected> {
+    let admission = admission(parts, needs)?;
     parts
         .extensions
         .get::<T>()
         .cloned()
-        .ok_or_else(|| Rejection {
+        .ok_or_else(|| Rejected {
             refusal: absent(),
-            realm: admission.realm().to_owned(),
+            realm: Arc::clone(&admission.realm),
         })
 }
 
-fn optional<T: Clone + Send + Sync + 'static>(parts: &Parts) -> Result<Option<T>, Rejection> {
-    admission(parts)?;
-    Ok(parts.extensions.get::<T>().cloned())
-}
+const TOKEN_NEEDS: &str =
+    "the VerifiedToken extractor needs AuthenticationLayer or GuardLayer on this route";
+const CALLER_NEEDS: &str =
+    "the Caller extractor needs GuardLayer, AuthenticationLayer or PeerIdentityLayer on this route";
+const PEER_NEEDS: &str =
+    "the PeerIdentity extractor needs PeerIdentityLayer or GuardLayer on this route";
+const DECISION_NEEDS: &str =
+    "the Decision extractor needs AuthorizationLayer or GuardLayer on this route";
+const POLICY_CHECK_NEEDS: &str =
+    "the PolicyCheck extractor needs GuardLayer or AuthorizationLayer with policies on this route";
 
 fn no_token() -> Refusal {
-    bearer_refusal(BearerError::Missing)
+    BearerError::Missing.refusal()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
-    type Rejection = Rejection;
+    type Rejection = VerifiedTokenRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        extract(parts, no_token)
+        Ok(extract(parts, TOKEN_NEEDS, no_token)?)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = Rejection;
+    type Rejection = CallerRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        extract(parts, no_token)
+        Ok(extract(parts, CALLER_NEEDS, no_token)?)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
-    type Rejection = Rejection;
+    type Rejection = PeerIdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        extract(parts, || {
-            crate::peer::peer_refusal(&PeerError::NoCertificate)
-        })
+        Ok(extract(parts, PEER_NEEDS, || {
+            PeerError::NoCertificate.refusal()
+        })?)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Decision {
-    type Rejection = Rejection;
+    type Rejection = DecisionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        extract(parts, || {
+        Ok(extract(parts, DECISION_NEEDS, || {
             Refusal::new(
                 Stage::Policy,
                 StatusCode::FORBIDDEN,
                 "not_decided",
                 "the request was not decided by policies",
             )
-        })
+        })?)
     }
 }
 
 /// `Option<T>`: `None` when the guard in front found no `T`; still 500 without a guard.
 macro_rules! optional_extractor {
-    ($($extracted:ty),*) => {$(
+    ($($extracted:ty => $rejection:ty, $needs:expr;)*) => {$(
         impl<S: Send + Sync> OptionalFromRequestParts<S> for $extracted {
-            type Rejection = Rejection;
+            type Rejection = $rejection;
 
             async fn from_request_parts(
                 parts: &mut Parts,
                 _: &S,
             ) -> Result<Option<Self>, Self::Rejection> {
-                optional(parts)
+                admission(parts, $needs)?;
+                Ok(parts.extensions.get::<Self>().cloned())
             }
         }
     )*};
 }
 
-optional_extractor!(VerifiedToken, Caller, PeerIdentity, Decision);
+optional_extractor! {
+    VerifiedToken => VerifiedTokenRejection, TOKEN_NEEDS;
+    Caller => CallerRejection, CALLER_NEEDS;
+    PeerIdentity => PeerIdentityRejection, PEER_NEEDS;
+    Decision => DecisionRejection, DECISION_NEEDS;
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for PolicyCheck {
-    type Rejection = Rejection;
+    type Rejection = PolicyCheckRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let admission = admission(parts)?;
-        let realm = admission.realm().to_owned();
+        let admission = admission(parts, POLICY_CHECK_NEEDS)?;
+        let realm = Arc::clone(&admission.realm);
         if admission.engine().is_none() {
-            tracing::error!(
-                target: "meshguard::axum",
-                "PolicyCheck needs a guard with policies in front of the handler"
-            );
-            return Err(Rejection {
+            tracing::error!(target: "meshguard::axum", "{POLICY_CHECK_NEEDS}");
+            return Err(PolicyCheckRejection {
                 refusal: Refusal::new(
                     Stage::Policy,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "no_policies",
-                    "the request cannot be decided",
+                    POLICY_CHECK_NEEDS,
                 ),
                 realm,
             });
         }
-        PolicyCheck::from_extensions(&parts.extensions).ok_or(Rejection {
+        PolicyCheck::from_extensions(&parts.extensions).ok_or(PolicyCheckRejection {
             refusal: no_token(),
             realm,
         })

@@ -18,8 +18,6 @@ pub mod caller;
 pub mod guard;
 pub mod peer;
 pub mod policy;
-mod response;
+pub mod response;
 mod route;
 pub mod token;
-
-pub use response::{Refusal, RefusalBody, RenderFn, RequestHead, Stage};

@@ -27,7 +27,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
-use meshguard::guard::{Guard, GuardBuilder, GuardLayer, PolicyCheck, RouteRule};
+use meshguard::guard::{GuardBuilder, GuardLayer, PolicyCheck, RouteRule};
 use meshguard::peer::{
     Authorizer, ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentity, PeerIdentityLayer,
     server_config,
@@ -36,7 +36,7 @@ use meshguard::policy::{
     AuthorizationLayer, Context, Decision, Entities, Entity, EntityUid, HttpMapping, PolicyEngine,
     PolicySource,
 };
-use meshguard::token::layer::AuthenticationLayer;
+use meshguard::token::AuthenticationLayer;
 use meshguard::token::remote::RemoteJwks;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, VerifiedToken, Verifier};
 use peer_support::{Ca, Leaf};
@@ -230,7 +230,7 @@ async fn document_check_without_token(check: PolicyCheck) -> String {
 }
 
 fn guard_builder() -> GuardBuilder {
-    Guard::builder()
+    GuardLayer::builder()
         .realm("orders")
         .tokens(verifier())
         .policies(engine(), HttpMapping::conventions("orders"))
@@ -718,10 +718,14 @@ async fn custom_rendering_replaces_the_default_answers() {
         .render(|refusal, request, realm| {
             let body = match request.headers().contains_key("x-empty") {
                 true => String::new(),
-                false => format!("{realm}: {} ({})", refusal.reason, refusal.stage.as_str()),
+                false => format!(
+                    "{realm}: {} ({})",
+                    refusal.reason(),
+                    refusal.stage().as_str()
+                ),
             };
             Response::builder()
-                .status(refusal.status)
+                .status(refusal.status())
                 .header("x-refused-by", "meshguard")
                 .body(body)
                 .unwrap()
@@ -883,7 +887,7 @@ async fn extractors_reject_what_the_guard_did_not_provide() {
     }
 
     // A guard without policies: PolicyCheck is a wiring mistake, Decision is absent.
-    let tokens_only = Guard::builder()
+    let tokens_only = GuardLayer::builder()
         .realm("orders")
         .tokens(verifier())
         .build()
@@ -995,7 +999,7 @@ async fn a_remote_jwks_is_fetched_for_the_first_request_and_rotations_are_picked
         .issuer(Issuer::remote(ISS, RemoteJwks::url(server.jwks_url())).audience(AUDIENCE))
         .build()
         .unwrap();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .realm("orders")
         .tokens(verifier)
         .policies(engine(), HttpMapping::conventions("orders"))
@@ -1120,7 +1124,7 @@ impl Mesh {
             CART.parse().unwrap(),
             UI.parse().unwrap(),
         ]));
-        let guard = Guard::builder()
+        let guard = GuardLayer::builder()
             .realm("orders")
             .peer(peers)
             .authentication(AuthenticationLayer::new(verifier()).optional())

@@ -19,10 +19,10 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use meshguard::guard::{Guard, GuardBuilder};
+use meshguard::guard::{GuardBuilder, GuardLayer};
 use meshguard::peer::{Authorizer, ForwardedAddress, PeerIdentityLayer, XfccPolicy};
 use meshguard::policy::{AuthorizationLayer, HttpMapping, PolicyEngine, PolicySource};
-use meshguard::token::layer::AuthenticationLayer;
+use meshguard::token::AuthenticationLayer;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -76,7 +76,7 @@ fn trusting_loopback(address: ForwardedAddress) -> PeerIdentityLayer {
 }
 
 fn guard(peer: Option<PeerIdentityLayer>) -> GuardBuilder {
-    let builder = Guard::builder()
+    let builder = GuardLayer::builder()
         .tokens(verifier())
         .policies(engine(), HttpMapping::conventions("orders"));
     match peer {

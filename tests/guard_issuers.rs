@@ -22,12 +22,12 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
-use meshguard::guard::{Guard, GuardError, GuardLayer};
+use meshguard::guard::{GuardBuilderError, GuardLayer};
 use meshguard::policy::{
     AuthorizationLayer, HttpMapping, IssuerNamespace, IssuerNamespaceError, PolicyEngine,
     PolicySource, PrincipalMapping,
 };
-use meshguard::token::layer::AuthenticationLayer;
+use meshguard::token::AuthenticationLayer;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -114,7 +114,7 @@ fn namespaced() -> PrincipalMapping {
 }
 
 fn guard(issuers: &Issuers, mapping: HttpMapping) -> GuardLayer {
-    Guard::builder()
+    GuardLayer::builder()
         .tokens(issuers.verifier())
         .policies(engine(namespaced()), mapping)
         .build()
@@ -185,7 +185,7 @@ async fn policies_read_the_issuer_from_the_context() {
 fn a_guard_whose_issuers_would_share_principals_does_not_build() {
     let issuers = Issuers::new();
     let build = |mapping: PrincipalMapping| {
-        Guard::builder()
+        GuardLayer::builder()
             .tokens(issuers.verifier())
             .policies(engine(mapping), HttpMapping::conventions("orders"))
             .build()
@@ -194,7 +194,7 @@ fn a_guard_whose_issuers_would_share_principals_does_not_build() {
     let shared = build(PrincipalMapping::new());
     assert_eq!(
         shared,
-        GuardError::Principals(IssuerNamespaceError::Shared {
+        GuardBuilderError::Principals(IssuerNamespaceError::Shared {
             first: COMPANY.to_owned(),
             second: PARTNER.to_owned(),
         })
@@ -206,7 +206,7 @@ fn a_guard_whose_issuers_would_share_principals_does_not_build() {
     );
     assert_eq!(
         build(PrincipalMapping::new().issuer(PARTNER, IssuerNamespace::new())),
-        GuardError::Principals(IssuerNamespaceError::Unmapped {
+        GuardBuilderError::Principals(IssuerNamespaceError::Unmapped {
             issuer: COMPANY.to_owned()
         })
     );

@@ -22,7 +22,7 @@ use http::{Method, Request};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use meshguard::guard::{DECISIONS_TOTAL, Guard, REJECTIONS_TOTAL, RouteRule};
+use meshguard::guard::{DECISIONS_TOTAL, GuardLayer, REJECTIONS_TOTAL, RouteRule};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -65,7 +65,7 @@ async fn serve() -> SocketAddr {
     let engine = PolicyEngine::builder(PolicySource::text(POLICIES))
         .build()
         .unwrap();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .realm("orders")
         .tokens(verifier)
         .policies(engine, HttpMapping::conventions("orders"))

@@ -10,7 +10,7 @@
 use std::convert::Infallible;
 
 use http::{Request, Response};
-use meshguard::guard::{Guard, GuardLayer};
+use meshguard::guard::GuardLayer;
 use meshguard::peer::{MtlsConnectInfo, PeerIdentityLayer, XFCC_HEADER, XfccPolicy};
 use tower::ServiceExt as _;
 use tower_layer::Layer as _;
@@ -18,7 +18,7 @@ use tower_layer::Layer as _;
 const XFCC: &str = "Hash=0123;URI=spiffe://example.org/ns/shop/sa/cart";
 
 fn guard() -> GuardLayer {
-    Guard::builder()
+    GuardLayer::builder()
         .peer(PeerIdentityLayer::new().xfcc(XfccPolicy::builder().trust_loopback().build()))
         .public("/health")
         .build()

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use http::StatusCode;
-use meshguard::guard::{Guard, GuardError, GuardLayer, RouteRule};
+use meshguard::guard::{GuardBuilderError, GuardLayer, RouteRule};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
@@ -64,7 +64,7 @@ fn guard() -> GuardLayer {
     let engine = PolicyEngine::builder(PolicySource::text(POLICIES))
         .build()
         .unwrap();
-    Guard::builder()
+    GuardLayer::builder()
         .tokens(verifier)
         .policies(engine, HttpMapping::conventions("files"))
         .public("/docs/{*rest}")
@@ -259,7 +259,7 @@ fn rule_methods_are_standard_and_upper_case() {
             .issuer(Issuer::new(ISS, KeySet::hmac_secret("k1", SECRET).unwrap()).audience(AUD))
             .build()
             .unwrap();
-        Guard::builder()
+        GuardLayer::builder()
             .tokens(verifier)
             .route(pattern, RouteRule::new().scopes(["export"]))
             .build()
@@ -271,7 +271,7 @@ fn rule_methods_are_standard_and_upper_case() {
         "GET  /export",
     ] {
         match build(pattern) {
-            Err(GuardError::Route {
+            Err(GuardBuilderError::Route {
                 pattern: p,
                 message,
             }) => {

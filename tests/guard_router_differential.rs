@@ -32,7 +32,7 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, any, get};
 use http::{HeaderValue, Method, Request, StatusCode};
-use meshguard::guard::{Guard, GuardLayer, RouteRule};
+use meshguard::guard::{GuardLayer, RouteRule};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
@@ -249,7 +249,7 @@ fn guard(routes: &[Route], nested_from: usize) -> GuardLayer {
     let engine = PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
         .build()
         .unwrap();
-    let mut builder = Guard::builder()
+    let mut builder = GuardLayer::builder()
         .tokens(verifier)
         .policies(engine, HttpMapping::conventions("svc").omit_query());
     for (i, route) in routes.iter().enumerate() {

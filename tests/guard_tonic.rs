@@ -25,7 +25,7 @@ use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use meshguard::guard::{Guard, GuardLayer, RouteRule};
+use meshguard::guard::{GuardLayer, RouteRule};
 use meshguard::peer::{
     Authorizer, CertificateBinding, ClientRoots, PeerIdentity, PeerIdentityLayer, TlsIncoming,
     server_config,
@@ -161,7 +161,7 @@ fn forged(sub: &str) -> String {
 
 /// A guard verifying tokens on top of the connection's workload identity.
 fn token_guard() -> GuardLayer {
-    Guard::builder()
+    GuardLayer::builder()
         .realm("health")
         .peer(PeerIdentityLayer::new())
         .tokens(verifier())
@@ -172,7 +172,7 @@ fn token_guard() -> GuardLayer {
 
 /// A guard deciding on the calling workload alone.
 fn workload_guard() -> GuardLayer {
-    Guard::builder()
+    GuardLayer::builder()
         .peer(PeerIdentityLayer::new())
         .policies(engine(), HttpMapping::grpc("health"))
         .build()
@@ -418,7 +418,7 @@ async fn token_from_a_client_interceptor_is_accepted() {
 #[tokio::test]
 async fn peer_rejected_by_the_authorizer_is_permission_denied() {
     let pki = Pki::new();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .peer(PeerIdentityLayer::new().authorize(Authorizer::id(CART.parse().unwrap())))
         .tokens(verifier())
         .policies(engine(), HttpMapping::grpc("health"))
@@ -499,7 +499,7 @@ async fn certificate_bound_token_is_accepted_only_from_its_certificate() {
 #[tokio::test]
 async fn required_binding_refuses_unbound_tokens() {
     let pki = Pki::new();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .peer(PeerIdentityLayer::new())
         .tokens(verifier())
         .certificate_binding(CertificateBinding::Required)
@@ -533,7 +533,7 @@ async fn required_binding_refuses_unbound_tokens() {
 #[tokio::test]
 async fn per_method_rules_make_check_public_and_watch_need_a_scope() {
     let pki = Pki::new();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .peer(PeerIdentityLayer::new())
         .tokens(verifier())
         .policies(engine(), HttpMapping::grpc("health"))
@@ -969,7 +969,7 @@ async fn separate_layers_stack_on_a_tonic_server() {
     tokio::spawn(async move {
         Server::builder()
             .layer(PeerIdentityLayer::new().authorize(Authorizer::id(CART.parse().unwrap())))
-            .layer(meshguard::token::layer::AuthenticationLayer::new(verifier()))
+            .layer(meshguard::token::AuthenticationLayer::new(verifier()))
             .layer(meshguard::policy::AuthorizationLayer::new(
                 engine(),
                 HttpMapping::grpc("health"),
@@ -1024,7 +1024,7 @@ async fn rotated_signing_key_is_fetched_while_the_calls_wait() {
         .await
         .unwrap();
     let pki = Pki::new();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .peer(PeerIdentityLayer::new())
         .tokens(verifier)
         .policies(engine(), HttpMapping::grpc("health"))
@@ -1071,7 +1071,7 @@ async fn without_tls_there_is_no_workload_identity_but_tokens_still_work() {
         "a client certificate is required",
     );
 
-    let tokens_only = Guard::builder()
+    let tokens_only = GuardLayer::builder()
         .tokens(verifier())
         .policies(engine(), HttpMapping::grpc("health"))
         .build()

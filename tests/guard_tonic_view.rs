@@ -12,7 +12,7 @@
 
 mod tonic_support;
 
-use meshguard::guard::{Guard, GuardLayer};
+use meshguard::guard::GuardLayer;
 use meshguard::peer::{Authorizer, ForwardedAddress, PeerIdentityLayer, XfccPolicy};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
@@ -58,7 +58,7 @@ fn guard(peer: PeerIdentityLayer) -> GuardLayer {
     let engine = PolicyEngine::builder(PolicySource::text(POLICIES))
         .build()
         .unwrap();
-    Guard::builder()
+    GuardLayer::builder()
         .peer(peer)
         .tokens(verifier)
         .policies(engine, HttpMapping::grpc("health"))

@@ -41,7 +41,7 @@ use load_support::{
     Credentials, Expected, HEALTH_POLICIES, HttpClient, ISS, Kind, MAX_TOKEN_BYTES, Outcome,
     grpc_check, rss_kib, serve_documents, serve_health, wait_until,
 };
-use meshguard::guard::Guard;
+use meshguard::guard::GuardLayer;
 use meshguard::policy::{
     Entities, EntityUid, HttpMapping, PolicyEngine, PolicySource, PolicyWatcher, PrincipalMapping,
     ProviderError, ReloadEvent, Request,
@@ -209,7 +209,7 @@ async fn guarded_services_answer_correctly_under_load_while_keys_and_policies_fa
     let (health_policies, _health_watcher) =
         Watched::start(&health_engine, health_file, HEALTH_POLICIES);
     let grpc_addr = serve_health(
-        Guard::builder()
+        GuardLayer::builder()
             .tokens(verifier.clone())
             .policies(health_engine, HttpMapping::grpc("health"))
             .build()

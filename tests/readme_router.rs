@@ -16,7 +16,7 @@ use http::header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use meshguard::guard::Guard;
+use meshguard::guard::GuardLayer;
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, VerifiedToken, Verifier};
 use serde_json::json;
@@ -53,7 +53,7 @@ async fn serve() -> SocketAddr {
     let policies = PolicyEngine::builder(PolicySource::text(readme_policy()))
         .build()
         .unwrap();
-    let guard = Guard::builder()
+    let guard = GuardLayer::builder()
         .tokens(verifier)
         .policies(policies, HttpMapping::conventions("orders"))
         .public("/health")

@@ -17,7 +17,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use meshguard::token::remote::{Health, RemoteError, RemoteJwks, Startup};
-use meshguard::token::{Algorithm, BuilderError, Issuer, KeySet, TokenSigner, Verifier};
+use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier, VerifierBuilderError};
 use remote_support::{AUDIENCE, EXP, JwksServer, ManualClock, Mode, TestKey, TestPki, jwks};
 use tokio::task::JoinSet;
 
@@ -27,7 +27,10 @@ async fn build(issuer: Issuer, clock: &Arc<ManualClock>) -> Verifier {
     try_build(issuer, clock).await.unwrap()
 }
 
-async fn try_build(issuer: Issuer, clock: &Arc<ManualClock>) -> Result<Verifier, BuilderError> {
+async fn try_build(
+    issuer: Issuer,
+    clock: &Arc<ManualClock>,
+) -> Result<Verifier, VerifierBuilderError> {
     Verifier::builder()
         .issuer(issuer.audience(AUDIENCE))
         .clock(clock.clone())
@@ -48,9 +51,9 @@ fn fail_fast(server: &JwksServer) -> Issuer {
     )
 }
 
-fn key_source_error(result: Result<Verifier, BuilderError>) -> RemoteError {
+fn key_source_error(result: Result<Verifier, VerifierBuilderError>) -> RemoteError {
     match result {
-        Err(BuilderError::KeySource(error)) => error,
+        Err(VerifierBuilderError::KeySource(error)) => error,
         Err(other) => panic!("expected a key source error, got {other}"),
         Ok(_) => panic!("expected the build to fail"),
     }

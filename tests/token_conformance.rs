@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meshguard::token::{
-    Algorithm, BuilderError, FixedClock, Issuer, KeyError, KeySet, TokenError, TokenSigner,
-    VerificationKey, Verifier,
+    Algorithm, FixedClock, Issuer, KeyError, KeySet, TokenError, TokenSigner, VerificationKey,
+    Verifier, VerifierBuilderError,
 };
 use ring::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256};
 use serde_json::json;
@@ -127,7 +127,7 @@ fn an_empty_key_set_cannot_be_configured() {
     let built = Verifier::builder()
         .issuer(Issuer::new(ISS, KeySet::new()).audience(AUD))
         .build();
-    assert_eq!(built.unwrap_err(), BuilderError::NoUsableKeys);
+    assert_eq!(built.unwrap_err(), VerifierBuilderError::NoUsableKeys);
 }
 
 // 2. The allow-list applies before any key is looked up.
@@ -886,14 +886,14 @@ fn builder_demands_issuer_and_audience_decisions() {
     let keys = TestKeys::generate();
     assert_eq!(
         Verifier::builder().build().unwrap_err(),
-        BuilderError::IssuerUnset
+        VerifierBuilderError::IssuerUnset
     );
     assert_eq!(
         Verifier::builder()
             .issuer(Issuer::new(ISS, ec_keys(&keys)))
             .build()
             .unwrap_err(),
-        BuilderError::AudienceUnset
+        VerifierBuilderError::AudienceUnset
     );
     assert_eq!(
         Verifier::builder()
@@ -904,7 +904,7 @@ fn builder_demands_issuer_and_audience_decisions() {
             )
             .build()
             .unwrap_err(),
-        BuilderError::NoAlgorithms
+        VerifierBuilderError::NoAlgorithms
     );
     assert_eq!(
         Verifier::builder()
@@ -915,14 +915,14 @@ fn builder_demands_issuer_and_audience_decisions() {
             )
             .build()
             .unwrap_err(),
-        BuilderError::NoUsableKeys
+        VerifierBuilderError::NoUsableKeys
     );
     assert!(matches!(
         Verifier::builder()
             .issuer(Issuer::new(ISS, ec_keys(&keys)).audience(AUD))
             .issuer(Issuer::new(ISS, ec_keys(&keys)).audience(AUD))
             .build(),
-        Err(BuilderError::DuplicateIssuer(_))
+        Err(VerifierBuilderError::DuplicateIssuer(_))
     ));
     assert_eq!(
         Verifier::builder()
@@ -930,7 +930,7 @@ fn builder_demands_issuer_and_audience_decisions() {
             .issuer(Issuer::new(ISS, ec_keys(&keys)).audience(AUD))
             .build()
             .unwrap_err(),
-        BuilderError::IssuerUnset
+        VerifierBuilderError::IssuerUnset
     );
 }
 

@@ -14,7 +14,7 @@ use axum::routing::get;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use meshguard::caller::Caller;
-use meshguard::guard::{Guard, GuardError, PolicyCheck};
+use meshguard::guard::{GuardBuilderError, GuardLayer, PolicyCheck};
 use meshguard::peer::PeerIdentityLayer;
 use meshguard::policy::{
     Context, Decision, Entities, Entity, EntityUid, HttpMapping, PolicyEngine, PolicyError,
@@ -40,8 +40,8 @@ pub(crate) fn router(
     verifier: Verifier,
     engine: PolicyEngine,
     mtls: bool,
-) -> Result<Router, GuardError> {
-    let mut guard = Guard::builder()
+) -> Result<Router, GuardBuilderError> {
+    let mut guard = GuardLayer::builder()
         .realm("documents")
         .tokens(verifier.clone())
         // The schema declares no query parameters, so the context carries none.

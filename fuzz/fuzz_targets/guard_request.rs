@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use meshguard::guard::{Guard, GuardLayer, RouteRule};
+use meshguard::guard::{GuardLayer, RouteRule};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::{Issuer, KeySet, Verifier};
 use tower_layer::Layer;
@@ -55,7 +55,7 @@ fn guard() -> &'static GuardLayer {
         ))
         .build()
         .expect("valid policies");
-        Guard::builder()
+        GuardLayer::builder()
             .tokens(verifier())
             .policies(engine, HttpMapping::conventions("fuzz"))
             .public("/health")

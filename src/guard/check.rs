@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use http::{Extensions, Response, StatusCode};
+use http::Extensions;
 
 use super::Admission;
 use crate::caller::Caller;
-use crate::policy::{Context, Decision, DenyCause, Entities, EntityUid, PolicyEngine};
-use crate::response::{Refusal, RefusalBody, RequestHead, Stage};
+use crate::policy::{Context, Decision, Entities, EntityUid, PolicyEngine};
+use crate::response::{DEFAULT_REALM, Denied};
 
 /// The guard's policy engine and the request's caller, for decisions a layer cannot make
 /// because they need data the handler loads.
@@ -62,7 +62,7 @@ impl PolicyCheck {
         Self {
             engine,
             caller,
-            realm: Arc::from("meshguard"),
+            realm: Arc::from(DEFAULT_REALM),
         }
     }
 
@@ -109,56 +109,9 @@ impl PolicyCheck {
             }
         };
         if decision.is_allow() {
-            return Ok(decision);
+            Ok(decision)
+        } else {
+            Err(Denied::new(decision, Arc::clone(&self.realm)))
         }
-        let reason = decision
-            .details()
-            .cause()
-            .map_or(DenyCause::Error.as_str(), DenyCause::as_str);
-        Err(Denied {
-            refusal: Refusal::new(
-                Stage::Policy,
-                StatusCode::FORBIDDEN,
-                reason,
-                "the request is not allowed",
-            ),
-            decision: Box::new(decision),
-            realm: Arc::clone(&self.realm),
-        })
     }
 }
-
-/// A handler-level denial: the decision, and the 403 to answer with.
-#[derive(Debug, Clone)]
-pub struct Denied {
-    refusal: Refusal,
-    decision: Box<Decision>,
-    realm: Arc<str>,
-}
-
-impl Denied {
-    /// The denying decision.
-    pub fn decision(&self) -> &Decision {
-        &self.decision
-    }
-
-    /// The refusal.
-    #[must_use]
-    pub fn refusal(&self) -> &Refusal {
-        &self.refusal
-    }
-
-    /// The response to `request`: 403 problem details, or PERMISSION_DENIED for a gRPC
-    /// request.
-    pub fn render<B: RefusalBody>(&self, request: RequestHead<'_>) -> Response<B> {
-        self.refusal.render(request, &self.realm)
-    }
-}
-
-impl std::fmt::Display for Denied {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "denied by policy ({})", self.refusal.reason)
-    }
-}
-
-impl std::error::Error for Denied {}

@@ -4,7 +4,7 @@
 //! # Example
 //!
 //! ```
-//! use meshguard::guard::{Guard, RouteRule};
+//! use meshguard::guard::{GuardLayer, RouteRule};
 //! use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 //! use meshguard::token::{Issuer, KeySet, Verifier};
 //!
@@ -16,7 +16,7 @@
 //!     r#"permit(principal, action == Action::"GET /orders/{id}", resource);"#,
 //! ))
 //! .build()?;
-//! let guard = Guard::builder()
+//! let guard = GuardLayer::builder()
 //!     .realm("orders")
 //!     .tokens(verifier)
 //!     .policies(engine, HttpMapping::conventions("orders"))
@@ -31,6 +31,8 @@
 //! ```
 
 mod check;
+mod future;
+mod layers;
 mod observe;
 mod pipeline;
 mod routes;
@@ -43,38 +45,19 @@ use tower_layer::Layer;
 
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
-use crate::response::{Refusal, RenderFn, RequestHead};
-use crate::token::Verifier;
-use crate::token::layer::AuthenticationLayer;
+use crate::response::{DEFAULT_REALM, Refusal, RenderFn, RequestHead};
+use crate::token::{AuthenticationLayer, Verifier};
 
-pub use check::{Denied, PolicyCheck};
+pub use check::PolicyCheck;
+pub use future::ResponseFuture;
 pub use observe::{DECISIONS_TOTAL, REJECTIONS_TOTAL};
-pub(crate) use pipeline::Pipeline;
 pub use routes::RouteRule;
-pub use service::{Guarded, ResponseFuture};
+pub use service::Guard;
 
+use pipeline::Pipeline;
 use routes::{Route, Routes};
 
-/// Where meshguard's layers start: see [`Guard::builder`].
-#[derive(Debug, Clone, Copy)]
-pub struct Guard;
-
-impl Guard {
-    /// Starts a guard with no checks; add at least one.
-    pub fn builder() -> GuardBuilder {
-        GuardBuilder {
-            peer: None,
-            authn: None,
-            authz: None,
-            binding: CertificateBinding::default(),
-            routes: Vec::new(),
-            realm: None,
-            render: None,
-        }
-    }
-}
-
-/// Configures a [`GuardLayer`].
+/// Configures a [`GuardLayer`]; start with [`GuardLayer::builder`].
 #[must_use]
 pub struct GuardBuilder {
     peer: Option<PeerIdentityLayer>,
@@ -188,17 +171,18 @@ impl GuardBuilder {
     /// The layer.
     ///
     /// # Errors
-    /// [`GuardError::NoChecks`] without any layer, [`GuardError::NoIdentity`] for policies
-    /// without a token or peer layer to identify the caller, [`GuardError::Route`] for a
-    /// pattern or rule that does not parse, [`GuardError::Principals`] when the token
+    /// [`GuardBuilderError::NoChecks`] without any layer, [`GuardBuilderError::NoIdentity`]
+    /// for policies without a token or peer layer to identify the caller,
+    /// [`GuardBuilderError::Route`] for a pattern or rule that does not parse,
+    /// [`GuardBuilderError::Principals`] when the token
     /// issuers' principals could be confused under the policies' mapping (see
     /// [`PolicyEngine::check_issuers`]).
-    pub fn build(self) -> Result<GuardLayer, GuardError> {
+    pub fn build(self) -> Result<GuardLayer, GuardBuilderError> {
         if self.peer.is_none() && self.authn.is_none() && self.authz.is_none() {
-            return Err(GuardError::NoChecks);
+            return Err(GuardBuilderError::NoChecks);
         }
         if self.authz.is_some() && self.peer.is_none() && self.authn.is_none() {
-            return Err(GuardError::NoIdentity);
+            return Err(GuardBuilderError::NoIdentity);
         }
         if let (Some(authn), Some(authz)) = (&self.authn, &self.authz) {
             authz.engine().check_issuers(authn.verifier())?;
@@ -207,12 +191,12 @@ impl GuardBuilder {
         for (pattern, rule) in self.routes {
             Route::new(&pattern, rule)
                 .and_then(|route| routes.push(route))
-                .map_err(|message| GuardError::Route { pattern, message })?;
+                .map_err(|message| GuardBuilderError::Route { pattern, message })?;
         }
         let realm: Arc<str> = match (self.realm, &self.authn) {
             (Some(realm), _) => Arc::from(realm),
             (None, Some(authn)) => Arc::clone(authn.realm_name()),
-            (None, None) => Arc::from("meshguard"),
+            (None, None) => Arc::from(DEFAULT_REALM),
         };
         Ok(GuardLayer {
             pipeline: Arc::new(Pipeline {
@@ -231,7 +215,7 @@ impl GuardBuilder {
 /// Why a [`GuardBuilder`] could not build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum GuardError {
+pub enum GuardBuilderError {
     /// No peer, token or policy layer was configured.
     #[error("the guard has no checks: add peer identity, tokens or policies")]
     NoChecks,
@@ -258,6 +242,21 @@ pub struct GuardLayer {
     pipeline: Arc<Pipeline>,
 }
 
+impl GuardLayer {
+    /// Starts a guard with no checks; add at least one.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder {
+            peer: None,
+            authn: None,
+            authz: None,
+            binding: CertificateBinding::default(),
+            routes: Vec::new(),
+            realm: None,
+            render: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for GuardLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardLayer")
@@ -267,10 +266,10 @@ impl std::fmt::Debug for GuardLayer {
 }
 
 impl<S> Layer<S> for GuardLayer {
-    type Service = Guarded<S>;
+    type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, Arc::clone(&self.pipeline))
+        Guard::new(inner, Arc::clone(&self.pipeline))
     }
 }
 
@@ -278,7 +277,7 @@ impl<S> Layer<S> for GuardLayer {
 /// handler-level checks: the realm of its challenges and its policy engine.
 #[derive(Debug, Clone)]
 pub struct Admission {
-    realm: Arc<str>,
+    pub(crate) realm: Arc<str>,
     /// Whether bearer tokens were looked for, here or by a layer stacked in front.
     tokens: bool,
     engine: Option<PolicyEngine>,

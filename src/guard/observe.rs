@@ -10,13 +10,13 @@ use std::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
 
+use super::pipeline::Refused;
 use crate::caller::Caller;
 use crate::policy::{Decision, PolicyId};
-use crate::response::Refusal;
 
 /// Counter of decided requests, labelled `decision` = `allow` | `deny`.
 pub const DECISIONS_TOTAL: &str = "meshguard_decisions_total";
-/// Counter of refused requests, labelled `stage` (see [`Stage`](crate::Stage)) and `reason`
+/// Counter of refused requests, labelled `stage` (see [`Stage`](crate::response::Stage)) and `reason`
 /// (the refusal's stable reason, such as `expired` or `no_permit`).
 pub const REJECTIONS_TOTAL: &str = "meshguard_rejections_total";
 
@@ -58,31 +58,27 @@ pub(crate) fn admitted(
 }
 
 /// Records a refused request, with the denying decision when the policies refused.
-pub(crate) fn refused(
-    span: &Span,
-    refusal: &Refusal,
-    decision: Option<&Decision>,
-    started: Instant,
-) {
-    if let Some(decision) = decision {
+pub(crate) fn refused(span: &Span, refused: &Refused, started: Instant) {
+    let refusal = &refused.refusal;
+    if let Some(decision) = &refused.decision {
         metrics::counter!(DECISIONS_TOTAL, "decision" => "deny").increment(1);
         record_decision(span, decision);
     }
     metrics::counter!(
         REJECTIONS_TOTAL,
-        "stage" => refusal.stage.as_str(),
-        "reason" => refusal.reason,
+        "stage" => refusal.stage().as_str(),
+        "reason" => refusal.reason(),
     )
     .increment(1);
     if !span.is_disabled() {
-        span.record("rejected", refusal.reason);
+        span.record("rejected", refusal.reason());
         span.record("duration_us", micros(started));
         tracing::info!(
             target: "meshguard::request",
             parent: span,
-            stage = refusal.stage.as_str(),
-            reason = refusal.reason,
-            status = refusal.status.as_u16(),
+            stage = refusal.stage().as_str(),
+            reason = refusal.reason(),
+            status = refusal.status().as_u16(),
             "request refused"
         );
     }

@@ -1,5 +1,5 @@
 //! The checks a guarded request goes through, in order: route rule, peer identity, bearer
-//! token, certificate binding, scopes, policies.
+//! token, certificate binding, scopes, caller, policies; then what is left in the extensions.
 
 use std::sync::Arc;
 
@@ -9,12 +9,13 @@ use super::Admission;
 use super::routes::{Access, Route, RouteMatch, Routes};
 use crate::caller::Caller;
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
-use crate::policy::{AuthorizationLayer, Decision};
-use crate::response::{Refusal, RefusalBody, RenderFn, RequestHead, Stage};
-use crate::token::layer::{Authenticated, AuthenticationLayer, bearer_refusal};
-use crate::token::{BearerError, VerifiedToken};
+use crate::policy::{AuthorizationLayer, Decision, DenyCause};
+use crate::response::{
+    DEFAULT_REALM, ErrorCode, Refusal, RefusalBody, RenderFn, RequestHead, Stage,
+};
+use crate::token::{Authenticated, AuthenticationLayer, BearerError, VerifiedToken};
 #[cfg(feature = "remote-jwks")]
-use crate::token::{TokenError, layer::token_refusal};
+use crate::token::{TokenError, Verifier};
 
 /// The configured checks; shared by every clone of a guarded service.
 pub(crate) struct Pipeline {
@@ -31,20 +32,40 @@ pub(crate) struct Pipeline {
 pub(crate) enum Admit {
     /// Forward the request to the service.
     Pass,
-    /// Answer with this refusal; the decision when the policies refused.
-    Refuse(Box<(Refusal, Option<Decision>)>),
+    /// Answer with this refusal.
+    Refuse(Refused),
     /// Wait for a remote key source before verifying this token again.
     #[cfg(feature = "remote-jwks")]
     AwaitKeys(Box<Parked>),
+}
+
+/// A refused request: the refusal to answer with, and the denying decision when the
+/// policies refused (for the audit span and the decision counter).
+pub(crate) struct Refused {
+    pub(crate) refusal: Refusal,
+    pub(crate) decision: Option<Box<Decision>>,
 }
 
 /// What the checks resume with once a remote key source has been waited for.
 #[cfg(feature = "remote-jwks")]
 pub(crate) struct Parked {
     pub(crate) token: String,
-    pub(crate) verifier: crate::token::Verifier,
+    pub(crate) verifier: Verifier,
     pub(crate) peer: Option<PeerIdentity>,
     pub(crate) route: RouteMatch,
+}
+
+/// What this guard's own layers identified (layers stacked in front leave theirs in the
+/// extensions).
+struct Identified {
+    peer: Option<PeerIdentity>,
+    token: Option<VerifiedToken>,
+}
+
+/// What the checks after identification concluded for an admitted request.
+struct Checked {
+    caller: Option<Caller>,
+    decision: Option<Decision>,
 }
 
 impl Pipeline {
@@ -55,7 +76,7 @@ impl Pipeline {
     ) -> Self {
         let realm = authn
             .as_ref()
-            .map_or_else(|| Arc::from("meshguard"), |a| Arc::clone(a.realm_name()));
+            .map_or_else(|| Arc::from(DEFAULT_REALM), |a| Arc::clone(a.realm_name()));
         Self {
             peer,
             authn,
@@ -81,56 +102,34 @@ impl Pipeline {
 
     /// Runs the checks that need no waiting; the extensions are filled on [`Admit::Pass`].
     pub(crate) fn admit<B>(&self, request: &mut Request<B>) -> Admit {
-        let route = self.routes.find(request.method(), request.uri().path());
-        let access = route.access;
-        if access == Access::Ambiguous {
-            let refusal = Refusal::new(
-                Stage::Request,
-                StatusCode::BAD_REQUEST,
-                "ambiguous_path",
-                "the path reads as different routes encoded and decoded",
-            );
-            return Admit::Refuse(Box::new((refusal, None)));
-        }
-        if access == Access::Public {
-            // No identity is taken on public routes, but an XFCC header from a peer that is
-            // not a trusted proxy must not reach the handler there either.
-            if let Some(layer) = &self.peer {
-                layer.strip_untrusted(request);
+        let found = self.routes.find(request.method(), request.uri().path());
+        match found.access {
+            Access::Ambiguous => return Admit::Refuse(ambiguous_path().into()),
+            Access::Public => {
+                self.pass_public(request);
+                return Admit::Pass;
             }
-            self.insert_admission(request);
-            return Admit::Pass;
+            Access::Required | Access::OptionalToken => {}
         }
-        let peer = match &self.peer {
-            Some(layer) => match layer.identify(request) {
-                Ok(peer) => peer,
-                Err(refusal) => return Admit::Refuse(Box::new((refusal, None))),
-            },
-            None => None,
+        let peer = match self.identify(request) {
+            Ok(peer) => peer,
+            Err(refusal) => return Admit::Refuse(refusal.into()),
         };
-        let token = match &self.authn {
-            Some(layer) => match layer.authenticate(request) {
-                Authenticated::Token(token) => Some(token),
-                Authenticated::Absent if access == Access::OptionalToken || layer.is_optional() => {
-                    None
-                }
-                Authenticated::Absent => {
-                    return Admit::Refuse(Box::new((bearer_refusal(BearerError::Missing), None)));
-                }
-                Authenticated::Refused(refusal) => return Admit::Refuse(Box::new((refusal, None))),
-                #[cfg(feature = "remote-jwks")]
-                Authenticated::AwaitKeys(token) => {
-                    return Admit::AwaitKeys(Box::new(Parked {
-                        token,
-                        verifier: layer.verifier().clone(),
-                        peer,
-                        route,
-                    }));
-                }
-            },
-            None => None,
+        let token = match self.authenticate(request, found.access) {
+            Authenticated::Token(token) => Some(token),
+            Authenticated::Absent => None,
+            Authenticated::Refused(refusal) => return Admit::Refuse(refusal.into()),
+            #[cfg(feature = "remote-jwks")]
+            Authenticated::AwaitKeys { token, verifier } => {
+                return Admit::AwaitKeys(Box::new(Parked {
+                    token,
+                    verifier,
+                    peer,
+                    route: found,
+                }));
+            }
         };
-        self.finish(request, peer, token, route)
+        self.finish(request, Identified { peer, token }, found)
     }
 
     /// Continues after a remote key source was waited for.
@@ -140,98 +139,164 @@ impl Pipeline {
         request: &mut Request<B>,
         peer: Option<PeerIdentity>,
         verified: Result<VerifiedToken, TokenError>,
-        route: RouteMatch,
+        found: RouteMatch,
     ) -> Admit {
         match verified {
-            Ok(token) => self.finish(request, peer, Some(token), route),
-            Err(error) => Admit::Refuse(Box::new((token_refusal(&error), None))),
+            Ok(token) => self.finish(
+                request,
+                Identified {
+                    peer,
+                    token: Some(token),
+                },
+                found,
+            ),
+            Err(error) => Admit::Refuse(error.refusal().into()),
         }
     }
 
-    /// The checks after identification: binding, scopes, policies; then the extensions.
-    fn finish<B>(
+    /// A public route: no identity is taken, but an XFCC header from a peer that is not a
+    /// trusted proxy must not reach the handler there either.
+    fn pass_public<B>(&self, request: &mut Request<B>) {
+        if let Some(layer) = &self.peer {
+            layer.strip_untrusted(request);
+        }
+        self.insert_admission(request);
+    }
+
+    /// The peer-identity step: the calling workload, when this guard identifies peers.
+    fn identify<B>(&self, request: &mut Request<B>) -> Result<Option<PeerIdentity>, Refusal> {
+        match &self.peer {
+            Some(layer) => layer.identify(request),
+            None => Ok(None),
+        }
+    }
+
+    /// The bearer-token step; a missing token is refused unless the route or the layer
+    /// makes it optional.
+    fn authenticate<B>(&self, request: &Request<B>, access: Access) -> Authenticated {
+        let Some(layer) = &self.authn else {
+            return Authenticated::Absent;
+        };
+        match layer.authenticate(request) {
+            Authenticated::Absent if access != Access::OptionalToken && !layer.is_optional() => {
+                Authenticated::Refused(BearerError::Missing.refusal())
+            }
+            authenticated => authenticated,
+        }
+    }
+
+    /// The checks after identification, then the extensions of an admitted request.
+    fn finish<B>(&self, request: &mut Request<B>, own: Identified, found: RouteMatch) -> Admit {
+        match self.check(request, &own, found) {
+            Ok(checked) => {
+                self.record(request, own, checked);
+                Admit::Pass
+            }
+            Err(refused) => Admit::Refuse(refused),
+        }
+    }
+
+    /// Certificate binding, scopes, caller and policies, in that order.
+    fn check<B>(
         &self,
-        request: &mut Request<B>,
-        own_peer: Option<PeerIdentity>,
-        own_token: Option<VerifiedToken>,
+        request: &Request<B>,
+        own: &Identified,
         found: RouteMatch,
-    ) -> Admit {
+    ) -> Result<Checked, Refused> {
         let route = self.routes.get(found);
-        let access = found.access;
         let extensions = request.extensions();
         // Identities from layers stacked in front of this one count as this one's.
-        let peer = own_peer
+        let peer = own
+            .peer
             .as_ref()
             .or_else(|| extensions.get::<PeerIdentity>());
-        let token = own_token
+        let token = own
+            .token
             .as_ref()
             .or_else(|| extensions.get::<VerifiedToken>());
-        if let (Some(_), Some(token)) = (&self.authn, token)
-            && let Err(error) = self.binding.check(token, peer)
-        {
-            let refusal = Refusal::new(
-                Stage::Token,
-                StatusCode::UNAUTHORIZED,
-                error.reason(),
-                "the token is not bound to the client certificate",
-            )
-            .with_error("invalid_token");
-            return Admit::Refuse(Box::new((refusal, None)));
-        }
-        if let Some(route) = route
-            && let Some(refusal) = missing_scopes(route, token)
-        {
-            return Admit::Refuse(Box::new((refusal, None)));
-        }
+        self.check_binding(token, peer)?;
+        check_scopes(route, token)?;
         let caller = match extensions.get::<Caller>() {
-            Some(caller) if own_peer.is_none() && own_token.is_none() => Some(caller.clone()),
+            Some(caller) if own.peer.is_none() && own.token.is_none() => Some(caller.clone()),
             _ => Caller::from_parts(token.cloned(), peer.cloned()),
         };
-        let mut decision = None;
-        if let Some(authz) = &self.authz {
-            match &caller {
-                None if access == Access::OptionalToken => {}
-                None => {
-                    return Admit::Refuse(Box::new((self.no_caller(request.extensions()), None)));
-                }
-                Some(caller) => {
-                    match authz.decide(
-                        request,
-                        caller,
-                        route.map(Route::template),
-                        route.and_then(|r| r.action.as_ref()),
-                        crate::peer::client_ip(request.extensions()),
-                    ) {
-                        Ok(allowed) => decision = Some(allowed),
-                        Err(refused) => return Admit::Refuse(refused),
-                    }
-                }
-            }
+        let decision = self.decide(request, caller.as_ref(), route, found.access)?;
+        Ok(Checked { caller, decision })
+    }
+
+    /// RFC 8705: a token bound to a certificate must come with that certificate.
+    fn check_binding(
+        &self,
+        token: Option<&VerifiedToken>,
+        peer: Option<&PeerIdentity>,
+    ) -> Result<(), Refusal> {
+        match (&self.authn, token) {
+            (Some(_), Some(token)) => self
+                .binding
+                .check(token, peer)
+                .map_err(|error| error.refusal()),
+            _ => Ok(()),
         }
+    }
+
+    /// The policies' decision for `caller`, when this guard has policies; only an allowing
+    /// decision comes back.
+    fn decide<B>(
+        &self,
+        request: &Request<B>,
+        caller: Option<&Caller>,
+        route: Option<&Route>,
+        access: Access,
+    ) -> Result<Option<Decision>, Refused> {
+        let Some(authz) = &self.authz else {
+            return Ok(None);
+        };
+        let caller = match caller {
+            Some(caller) => caller,
+            None if access == Access::OptionalToken => return Ok(None),
+            None => return Err(self.no_caller(request.extensions()).into()),
+        };
+        let decision = authz
+            .decide(
+                request,
+                caller,
+                route.map(Route::template),
+                route.and_then(|r| r.action.as_ref()),
+                crate::peer::client_ip(request.extensions()),
+            )
+            .map_err(|error| Refused::from(error.refusal()))?;
+        if decision.is_allow() {
+            Ok(Some(decision))
+        } else {
+            Err(Refused::denied(decision))
+        }
+    }
+
+    /// Leaves what was found in the extensions of an admitted request.
+    fn record<B>(&self, request: &mut Request<B>, own: Identified, checked: Checked) {
         let extensions = request.extensions_mut();
-        if let Some(peer) = own_peer {
+        if let Some(peer) = own.peer {
             extensions.insert(peer);
         }
-        if let Some(token) = own_token {
+        if let Some(token) = own.token {
             extensions.insert(token);
         }
-        if let Some(caller) = caller {
+        if let Some(caller) = checked.caller {
             extensions.insert(caller);
         }
-        if let Some(decision) = decision {
+        if let Some(decision) = checked.decision {
             extensions.insert(decision);
         }
         self.insert_admission(request);
-        Admit::Pass
     }
 
     /// Why a request with no identity at all is refused: it brought no token when this
     /// guard, or one stacked in front of it, takes tokens.
     fn no_caller(&self, extensions: &Extensions) -> Refusal {
         if self.takes_tokens(extensions) {
-            bearer_refusal(BearerError::Missing)
+            BearerError::Missing.refusal()
         } else {
-            crate::peer::peer_refusal(&PeerError::NoCertificate)
+            PeerError::NoCertificate.refusal()
         }
     }
 
@@ -276,23 +341,54 @@ impl Pipeline {
     }
 }
 
-/// The refusal when the route needs scopes the token lacks (RFC 6750 §3.1).
-fn missing_scopes(route: &Route, token: Option<&VerifiedToken>) -> Option<Refusal> {
-    let scope_text = route.scope_text.as_ref()?;
+impl Refused {
+    /// The refusal of a request the policies denied with `decision`.
+    fn denied(decision: Decision) -> Self {
+        let cause = decision.details().cause().unwrap_or(DenyCause::Error);
+        Self {
+            refusal: cause.refusal(),
+            decision: Some(Box::new(decision)),
+        }
+    }
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            refusal,
+            decision: None,
+        }
+    }
+}
+
+/// The refusal of a path that reads as different routes encoded and decoded.
+fn ambiguous_path() -> Refusal {
+    Refusal::new(
+        Stage::Request,
+        StatusCode::BAD_REQUEST,
+        "ambiguous_path",
+        "the path reads as different routes encoded and decoded",
+    )
+}
+
+/// The route's scopes must all be in the token (RFC 6750 §3.1); a route with scopes
+/// needs a token.
+fn check_scopes(route: Option<&Route>, token: Option<&VerifiedToken>) -> Result<(), Refusal> {
+    let Some((route, scope_text)) = route.and_then(|r| Some((r, r.scope_text.as_ref()?))) else {
+        return Ok(());
+    };
     let Some(token) = token else {
-        return Some(bearer_refusal(BearerError::Missing));
+        return Err(BearerError::Missing.refusal());
     };
     if route.scopes.iter().all(|scope| token.has_scope(scope)) {
-        return None;
+        return Ok(());
     }
-    Some(
-        Refusal::new(
-            Stage::Scope,
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "the token lacks a scope this route requires",
-        )
-        .with_error("insufficient_scope")
-        .with_scope(scope_text.clone()),
+    Err(Refusal::new(
+        Stage::Scope,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        "the token lacks a scope this route requires",
     )
+    .with_error(ErrorCode::InsufficientScope)
+    .with_scope(scope_text.clone()))
 }

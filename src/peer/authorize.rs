@@ -1,7 +1,10 @@
 //! Authorizers deciding which SPIFFE IDs may call, as go-spiffe's `tlsconfig` ones do.
 
+use http::StatusCode;
+
 use super::identity::PeerIdentity;
 use super::spiffe::{SpiffeId, SpiffeIdError, TrustDomain, validate_path};
+use crate::response::{Refusal, Stage};
 
 /// Why an authorizer refused a peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +25,18 @@ impl AuthorizeError {
             Self::NoSpiffeId => "no_spiffe_id",
             Self::Unauthorized(_) => "unauthorized_id",
         }
+    }
+
+    /// How the request is answered: 403 (gRPC PERMISSION_DENIED) without a bearer
+    /// challenge.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        Refusal::new(
+            Stage::Peer,
+            StatusCode::FORBIDDEN,
+            self.reason(),
+            "the calling workload is not allowed",
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! Certificate-bound access tokens (RFC 8705 §3): the token's `cnf["x5t#S256"]` must name
 //! the client certificate the request came with.
 
+use crate::response::{ErrorCode, Refusal, Stage};
 use crate::token::VerifiedToken;
 
 use super::identity::PeerIdentity;
@@ -64,6 +65,19 @@ impl BindingError {
     /// The HTTP status to answer with: always 401 (`invalid_token`).
     pub fn status(&self) -> http::StatusCode {
         http::StatusCode::UNAUTHORIZED
+    }
+
+    /// How the request is answered: [`status`](Self::status) with `invalid_token` (gRPC
+    /// UNAUTHENTICATED).
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        Refusal::new(
+            Stage::Token,
+            self.status(),
+            self.reason(),
+            "the token is not bound to the client certificate",
+        )
+        .with_error(ErrorCode::InvalidToken)
     }
 }
 

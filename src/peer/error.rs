@@ -1,8 +1,11 @@
 //! Errors of peer identification.
 
+use http::StatusCode;
+
 use super::client_address::ForwardedError;
 use super::spiffe::SpiffeIdError;
 use super::xfcc::XfccError;
+use crate::response::{Refusal, Stage};
 
 /// Why a peer identity could not be established from a certificate chain, PEM text or an
 /// XFCC header.
@@ -129,6 +132,35 @@ impl PeerError {
             Self::XfccBadCertEncoding => "xfcc_bad_cert_encoding",
             Self::XfccChainMismatch => "xfcc_chain_mismatch",
             Self::Forwarded(e) => e.reason(),
+        }
+    }
+
+    /// How the request is answered: 400 (gRPC INVALID_ARGUMENT) for a trusted proxy's
+    /// header that does not parse, otherwise 403 with gRPC UNAUTHENTICATED, without a
+    /// bearer challenge: the refusal is about the certificate, not a token.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        let (status, description) = match self {
+            Self::Xfcc(_) | Self::XfccMultipleHeaders => (
+                StatusCode::BAD_REQUEST,
+                "the forwarded client certificate header is malformed",
+            ),
+            Self::Forwarded(_) => (
+                StatusCode::BAD_REQUEST,
+                "the forwarded client address header is malformed",
+            ),
+            Self::NoCertificate | Self::XfccElementMissing => {
+                (StatusCode::FORBIDDEN, "a client certificate is required")
+            }
+            _ => (
+                StatusCode::FORBIDDEN,
+                "the client certificate is not acceptable",
+            ),
+        };
+        let refusal = Refusal::new(Stage::Peer, status, self.reason(), description);
+        match status {
+            StatusCode::FORBIDDEN => refusal.with_grpc_status(16),
+            _ => refusal,
         }
     }
 }

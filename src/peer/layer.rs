@@ -18,8 +18,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::{Request, StatusCode};
-use tower_layer::Layer;
+use http::Request;
 
 use super::authorize::Authorizer;
 use super::client_address::ForwardedAddress;
@@ -27,10 +26,10 @@ use super::connect::MtlsConnectInfo;
 use super::error::PeerError;
 use super::forwarded::{DirectPeer, XFCC_HEADER, XfccPolicy};
 use super::identity::PeerIdentity;
-use crate::guard::{Guarded, Pipeline};
-use crate::response::{Refusal, Stage};
+use crate::response::Refusal;
 
-/// Identifies the calling workload in front of a service.
+/// Identifies the calling workload in front of a service (its tower `Layer` makes a
+/// [`Guard`](crate::guard::Guard) with this check alone).
 ///
 /// The direct peer is read from the request extensions: [`MtlsConnectInfo`] (also inside
 /// axum's `ConnectInfo`, as `MtlsListener` (features `axum` and `rustls`) provides it) or, under
@@ -153,20 +152,20 @@ impl PeerIdentityLayer {
         request: &mut Request<B>,
     ) -> Result<Option<PeerIdentity>, Refusal> {
         let config = &*self.config;
-        let (remote, own) = direct_peer(request).map_err(|error| peer_refusal(&error))?;
+        let (remote, own) = direct_peer(request).map_err(|error| error.refusal())?;
         let identity = match remote {
             Some(addr) => {
                 let direct = DirectPeer::tcp(addr, own.as_ref());
                 let identity = config
                     .xfcc
                     .resolve(&direct, request.headers())
-                    .map_err(|error| peer_refusal(&error))?;
+                    .map_err(|error| error.refusal())?;
                 if let Some(address) = &config.forwarded
                     && config.xfcc.is_trusted_proxy(&direct)
                 {
                     let client = address
                         .resolve(request.headers())
-                        .map_err(|error| peer_refusal(&PeerError::Forwarded(error)))?;
+                        .map_err(|error| PeerError::Forwarded(error).refusal())?;
                     request.extensions_mut().insert(ForwardedClient(client));
                 }
                 config.xfcc.strip_untrusted(&direct, request.headers_mut());
@@ -179,58 +178,13 @@ impl PeerIdentityLayer {
             }
         };
         match (&identity, &config.authorizer) {
-            (None, _) if config.required => Err(peer_refusal(&PeerError::NoCertificate)),
+            (None, _) if config.required => Err(PeerError::NoCertificate.refusal()),
             (Some(peer), Some(authorizer)) => match authorizer.authorize(peer) {
                 Ok(()) => Ok(identity),
-                Err(error) => Err(Refusal::new(
-                    Stage::Peer,
-                    StatusCode::FORBIDDEN,
-                    error.reason(),
-                    "the calling workload is not allowed",
-                )),
+                Err(error) => Err(error.refusal()),
             },
             _ => Ok(identity),
         }
-    }
-}
-
-impl<S> Layer<S> for PeerIdentityLayer {
-    type Service = Guarded<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, Arc::new(Pipeline::peer_only(self.clone())))
-    }
-}
-
-/// The refusal for a request whose peer identity could not be established.
-pub(crate) fn peer_refusal(error: &PeerError) -> Refusal {
-    match error {
-        PeerError::Xfcc(_) | PeerError::XfccMultipleHeaders => Refusal::new(
-            Stage::Peer,
-            StatusCode::BAD_REQUEST,
-            error.reason(),
-            "the forwarded client certificate header is malformed",
-        ),
-        PeerError::Forwarded(_) => Refusal::new(
-            Stage::Peer,
-            StatusCode::BAD_REQUEST,
-            error.reason(),
-            "the forwarded client address header is malformed",
-        ),
-        PeerError::NoCertificate | PeerError::XfccElementMissing => Refusal::new(
-            Stage::Peer,
-            StatusCode::FORBIDDEN,
-            error.reason(),
-            "a client certificate is required",
-        )
-        .with_grpc_status(16),
-        _ => Refusal::new(
-            Stage::Peer,
-            StatusCode::FORBIDDEN,
-            error.reason(),
-            "the client certificate is not acceptable",
-        )
-        .with_grpc_status(16),
     }
 }
 

@@ -70,7 +70,7 @@ pub use identity::{
     certificates_from_pem,
 };
 pub use layer::PeerIdentityLayer;
-pub(crate) use layer::{client_ip, peer_refusal};
+pub(crate) use layer::client_ip;
 pub use spiffe::{MAX_SPIFFE_ID_LEN, MAX_TRUST_DOMAIN_LEN, SpiffeId, SpiffeIdError, TrustDomain};
 pub use xfcc::{
     DEFAULT_MAX_XFCC_ELEMENTS, DEFAULT_MAX_XFCC_LEN, MAX_XFCC_PAIRS, XfccElement, XfccError,

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::error::DecisionError;
 use super::values::{EntityUid, PolicyId};
+use crate::response::{Refusal, Stage};
 
 /// The decision on one request: allow or deny, with why.
 ///
@@ -96,6 +98,18 @@ impl DenyCause {
             Self::Forbidden => "forbidden",
             Self::Error => "error",
         }
+    }
+
+    /// How a request denied for this cause is answered: 403 (gRPC PERMISSION_DENIED)
+    /// without a bearer challenge; the reason is [`as_str`](Self::as_str).
+    #[must_use]
+    pub fn refusal(self) -> Refusal {
+        Refusal::new(
+            Stage::Policy,
+            StatusCode::FORBIDDEN,
+            self.as_str(),
+            "the request is not allowed",
+        )
     }
 }
 

@@ -263,6 +263,17 @@ impl MappingError {
             Self::Custom { .. } => "custom",
         }
     }
+
+    /// How the request is answered: 400 (gRPC INVALID_ARGUMENT) without a bearer challenge.
+    #[must_use]
+    pub fn refusal(&self) -> crate::response::Refusal {
+        crate::response::Refusal::new(
+            crate::response::Stage::Request,
+            ::http::StatusCode::BAD_REQUEST,
+            self.reason(),
+            "the request cannot be mapped to a policy request",
+        )
+    }
 }
 
 type MapFn = dyn Fn(&HttpInput<'_>) -> Result<MappedRequest, MappingError> + Send + Sync;

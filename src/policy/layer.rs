@@ -11,7 +11,7 @@
 //! ))
 //! .build()?;
 //! let layer = AuthorizationLayer::new(engine, HttpMapping::conventions("orders"));
-//! // Behind an identity layer; prefer `meshguard::guard::Guard`, which keeps the order.
+//! // Behind an identity layer; prefer `meshguard::guard::GuardLayer`, which keeps the order.
 //! # let _ = layer;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -20,19 +20,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::{Request, StatusCode};
-use tower_layer::Layer;
+use http::Request;
 
-use super::decision::{Decision, DenyCause};
+use super::decision::Decision;
 use super::engine::PolicyEngine;
-use super::http::{HttpInput, HttpMapping};
+use super::http::{HttpInput, HttpMapping, MappingError};
 use super::values::EntityUid;
 use crate::caller::Caller;
-use crate::guard::{Guarded, Pipeline};
-use crate::response::{Refusal, Stage};
 use crate::token::Clock;
 
-/// Decides requests with a [`PolicyEngine`] in front of a service.
+/// Decides requests with a [`PolicyEngine`] in front of a service (its tower `Layer` makes
+/// a [`Guard`](crate::guard::Guard) with this check alone).
 ///
 /// The caller is taken from the request extensions ([`Caller`], or the
 /// [`VerifiedToken`](crate::token::VerifiedToken) and
@@ -81,8 +79,8 @@ impl AuthorizationLayer {
         &self.config.engine
     }
 
-    /// Decides `request` for `caller`: the refusal when the request cannot be mapped or is
-    /// denied, otherwise the allowing decision.
+    /// Decides `request` for `caller`: the decision, allowing or denying, or why the
+    /// request cannot be mapped to a policy request.
     pub(crate) fn decide<B>(
         &self,
         request: &Request<B>,
@@ -90,7 +88,7 @@ impl AuthorizationLayer {
         template: Option<&str>,
         action: Option<&EntityUid>,
         client_ip: Option<IpAddr>,
-    ) -> Result<Decision, Box<(Refusal, Option<Decision>)>> {
+    ) -> Result<Decision, MappingError> {
         let config = &*self.config;
         let now = match &config.clock {
             Some(clock) => {
@@ -107,42 +105,12 @@ impl AuthorizationLayer {
         if let Some(ip) = client_ip {
             input = input.with_client_ip(ip);
         }
-        let mapped = config.mapping.map(&input).map_err(|error| {
-            let refusal = Refusal::new(
-                Stage::Request,
-                StatusCode::BAD_REQUEST,
-                error.reason(),
-                "the request cannot be mapped to a policy request",
-            );
-            Box::new((refusal, None))
-        })?;
+        let mapped = config.mapping.map(&input)?;
         let mapped = match action {
             Some(action) => mapped.with_action(action.clone()),
             None => mapped,
         };
         let (action, resource, context) = mapped.into_parts();
-        let decision = config.engine.authorize(caller, &action, &resource, context);
-        if decision.is_allow() {
-            return Ok(decision);
-        }
-        let reason = decision
-            .details()
-            .cause()
-            .map_or(DenyCause::Error.as_str(), DenyCause::as_str);
-        let refusal = Refusal::new(
-            Stage::Policy,
-            StatusCode::FORBIDDEN,
-            reason,
-            "the request is not allowed",
-        );
-        Err(Box::new((refusal, Some(decision))))
-    }
-}
-
-impl<S> Layer<S> for AuthorizationLayer {
-    type Service = Guarded<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, Arc::new(Pipeline::authorization_only(self.clone())))
+        Ok(config.engine.authorize(caller, &action, &resource, context))
     }
 }

@@ -33,7 +33,7 @@ use crate::token::VerifiedToken;
 /// per-issuer namespaces given with [`issuer`](Self::issuer): each issuer's users (and
 /// roles) get their own entity type or id prefix, so that the principal of one issuer can
 /// never equal one of another. Once any namespace is given, a token whose `iss` has none is
-/// not mapped (the request is denied), and the [`Guard`](crate::guard::Guard) refuses to
+/// not mapped (the request is denied), and the [`GuardLayer`](crate::guard::GuardLayer) refuses to
 /// build when an issuer of its verifier has no namespace or two share one (see
 /// [`PolicyEngine::check_issuers`](super::PolicyEngine::check_issuers)). With a single
 /// issuer and no namespace, users are `User::"<sub>"` as above.

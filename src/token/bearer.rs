@@ -174,6 +174,7 @@ fn is_b64token(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::ErrorCode;
     use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -248,6 +249,9 @@ mod tests {
     #[test]
     fn missing_has_no_error_code() {
         assert_eq!(BearerError::Missing.error_code(), None);
-        assert_eq!(BearerError::Multiple.error_code(), Some("invalid_request"));
+        assert_eq!(
+            BearerError::Multiple.error_code().map(ErrorCode::as_str),
+            Some("invalid_request")
+        );
     }
 }

@@ -1,5 +1,9 @@
 //! Why a token, a bearer credential or a key configuration was refused.
 
+use http::StatusCode;
+
+use crate::response::{ErrorCode, Refusal, Stage};
+
 /// Why a token was rejected.
 ///
 /// Each variant has a stable snake_case [`reason`](TokenError::reason) (what the CLI prints
@@ -93,9 +97,29 @@ impl TokenError {
         }
     }
 
-    /// The RFC 6750 §3.1 error code for a `WWW-Authenticate` challenge.
-    pub fn error_code(&self) -> &'static str {
-        "invalid_token"
+    /// The RFC 6750 §3.1 error code for a `WWW-Authenticate` challenge: always
+    /// `invalid_token`.
+    pub fn error_code(&self) -> ErrorCode {
+        ErrorCode::InvalidToken
+    }
+
+    /// How a request carrying this token is answered: 401 (gRPC UNAUTHENTICATED) with
+    /// [`error_code`](Self::error_code) and a fixed description that never shows the token.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        let description = match self {
+            TokenError::Expired => "the token has expired",
+            TokenError::NotYetValid => "the token is not valid yet",
+            TokenError::KeySourceUnavailable => "the token cannot be verified now",
+            _ => "the token is invalid",
+        };
+        Refusal::new(
+            Stage::Token,
+            StatusCode::UNAUTHORIZED,
+            self.reason(),
+            description,
+        )
+        .with_error(self.error_code())
     }
 }
 
@@ -126,10 +150,32 @@ impl BearerError {
 
     /// The RFC 6750 §3.1 error code, or `None` when the request had no credential (a
     /// challenge without an `error` attribute, §3.1).
-    pub fn error_code(&self) -> Option<&'static str> {
+    pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             BearerError::Missing => None,
-            BearerError::Malformed | BearerError::Multiple => Some("invalid_request"),
+            BearerError::Malformed | BearerError::Multiple => Some(ErrorCode::InvalidRequest),
+        }
+    }
+
+    /// How the request is answered: 401 with a bare challenge when it has no credential
+    /// (gRPC UNAUTHENTICATED), 400 `invalid_request` otherwise (gRPC INVALID_ARGUMENT).
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        let (status, description) = match self {
+            BearerError::Missing => (StatusCode::UNAUTHORIZED, "a bearer token is required"),
+            BearerError::Malformed => (
+                StatusCode::BAD_REQUEST,
+                "the bearer credential is malformed",
+            ),
+            BearerError::Multiple => (
+                StatusCode::BAD_REQUEST,
+                "the request carries more than one token",
+            ),
+        };
+        let refusal = Refusal::new(Stage::Token, status, self.reason(), description);
+        match self.error_code() {
+            Some(code) => refusal.with_error(code),
+            None => refusal,
         }
     }
 }
@@ -179,7 +225,7 @@ pub enum KeyError {
 /// Why a [`Verifier`](super::Verifier) could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuilderError {
+pub enum VerifierBuilderError {
     /// No key can verify any allowed algorithm.
     #[error("no usable verification key for the allowed algorithms")]
     NoUsableKeys,

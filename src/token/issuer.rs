@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::algorithm::{Algorithm, AlgorithmSet};
 use super::clock::Clock;
 use super::crypto::RingVerifier;
-use super::error::{BuilderError, TokenError};
+use super::error::{TokenError, VerifierBuilderError};
 use super::json::{RawClaims, RawHeader};
 use super::keys::KeySet;
 use super::remote::source::KeySource;
@@ -174,20 +174,23 @@ impl Issuer {
         issuer
     }
 
-    pub(crate) fn prepare(self, clock: &Arc<dyn Clock>) -> Result<PreparedIssuer, BuilderError> {
+    pub(crate) fn prepare(
+        self,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<PreparedIssuer, VerifierBuilderError> {
         if self.algorithms.is_empty() {
-            return Err(BuilderError::NoAlgorithms);
+            return Err(VerifierBuilderError::NoAlgorithms);
         }
         let remote = self.remote_keys(clock);
         let Some(audiences) = self.audiences else {
-            return Err(BuilderError::AudienceUnset);
+            return Err(VerifierBuilderError::AudienceUnset);
         };
         let keys = match remote? {
             Some(remote) => remote,
             None => {
                 let keys = PreparedKeys::new(&self.keys, self.algorithms);
                 if keys.entries.is_empty() {
-                    return Err(BuilderError::NoUsableKeys);
+                    return Err(VerifierBuilderError::NoUsableKeys);
                 }
                 KeySource::Static(keys)
             }

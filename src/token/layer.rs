@@ -1,11 +1,11 @@
-//! [`AuthenticationLayer`]: verifies the request's bearer token and puts the
-//! [`VerifiedToken`] into the request extensions, or answers 401/400
-//! itself.
+//! [`AuthenticationLayer`]: the configuration that verifies the request's bearer token and
+//! puts the [`VerifiedToken`] into the request extensions, or answers 401/400 itself; and
+//! the check the guard runs with it.
 //!
 //! # Example
 //!
 //! ```
-//! use meshguard::token::{Issuer, KeySet, Verifier, layer::AuthenticationLayer};
+//! use meshguard::token::{AuthenticationLayer, Issuer, KeySet, Verifier};
 //!
 //! let keys = KeySet::hmac_secret("k1", b"demo-secret-that-is-at-least-32-bytes!")?;
 //! let verifier = Verifier::builder()
@@ -20,17 +20,18 @@
 
 use std::sync::Arc;
 
-use http::{Request, StatusCode};
-use tower_layer::Layer;
+use http::Request;
 
 use super::bearer::BearerExtractor;
 use super::claims::VerifiedToken;
-use super::error::{BearerError, TokenError};
+use super::error::BearerError;
+#[cfg(feature = "remote-jwks")]
+use super::error::TokenError;
 use super::verifier::Verifier;
-use crate::guard::{Guarded, Pipeline};
-use crate::response::{Refusal, Stage};
+use crate::response::{DEFAULT_REALM, Refusal};
 
-/// Verifies bearer tokens in front of a service.
+/// Verifies bearer tokens in front of a service (its tower `Layer` makes a
+/// [`Guard`](crate::guard::Guard) with this check alone).
 ///
 /// A request without a token is refused with 401 and a challenge without `error` (RFC 6750
 /// §3.1), unless the layer is [`optional`](AuthenticationLayer::optional); a request with an
@@ -62,9 +63,15 @@ pub(crate) enum Authenticated {
     Absent,
     /// A refusal to answer with.
     Refused(Refusal),
-    /// A token whose key may arrive with a refresh of a remote key source.
+    /// A token whose key may arrive with a refresh of a remote key source, and the
+    /// verifier to wait with.
     #[cfg(feature = "remote-jwks")]
-    AwaitKeys(String),
+    AwaitKeys {
+        /// The token as the request carried it.
+        token: String,
+        /// The verifier that knows the remote sources.
+        verifier: Verifier,
+    },
 }
 
 impl AuthenticationLayer {
@@ -74,7 +81,7 @@ impl AuthenticationLayer {
             config: Arc::new(Config {
                 verifier,
                 extractor: BearerExtractor::new(),
-                realm: Arc::from("meshguard"),
+                realm: Arc::from(DEFAULT_REALM),
                 optional: false,
             }),
         }
@@ -125,7 +132,7 @@ impl AuthenticationLayer {
         let token = match config.extractor.extract(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) => return Authenticated::Absent,
-            Err(error) => return Authenticated::Refused(bearer_refusal(error)),
+            Err(error) => return Authenticated::Refused(error.refusal()),
         };
         match config.verifier.verify(token) {
             Ok(verified) => Authenticated::Token(verified),
@@ -133,60 +140,12 @@ impl AuthenticationLayer {
             Err(TokenError::UnknownKey | TokenError::KeySourceUnavailable)
                 if config.verifier.has_remote_sources() =>
             {
-                Authenticated::AwaitKeys(token.to_owned())
+                Authenticated::AwaitKeys {
+                    token: token.to_owned(),
+                    verifier: config.verifier.clone(),
+                }
             }
-            Err(error) => Authenticated::Refused(token_refusal(&error)),
+            Err(error) => Authenticated::Refused(error.refusal()),
         }
     }
-}
-
-impl<S> Layer<S> for AuthenticationLayer {
-    type Service = Guarded<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guarded::new(inner, Arc::new(Pipeline::authentication_only(self.clone())))
-    }
-}
-
-/// The refusal for a request whose bearer credential could not be taken.
-pub fn bearer_refusal(error: BearerError) -> Refusal {
-    match error {
-        BearerError::Missing => Refusal::new(
-            Stage::Token,
-            StatusCode::UNAUTHORIZED,
-            error.reason(),
-            "a bearer token is required",
-        ),
-        BearerError::Malformed | BearerError::Multiple => {
-            let refusal = Refusal::new(
-                Stage::Token,
-                StatusCode::BAD_REQUEST,
-                error.reason(),
-                match error {
-                    BearerError::Multiple => "the request carries more than one token",
-                    _ => "the bearer credential is malformed",
-                },
-            );
-            match error.error_code() {
-                Some(code) => refusal.with_error(code),
-                None => refusal,
-            }
-        }
-    }
-}
-
-/// The refusal for a token that did not verify: 401 `invalid_token` with a fixed description.
-pub fn token_refusal(error: &TokenError) -> Refusal {
-    Refusal::new(
-        Stage::Token,
-        StatusCode::UNAUTHORIZED,
-        error.reason(),
-        match error {
-            TokenError::Expired => "the token has expired",
-            TokenError::NotYetValid => "the token is not valid yet",
-            TokenError::KeySourceUnavailable => "the token cannot be verified now",
-            _ => "the token is invalid",
-        },
-    )
-    .with_error(error.error_code())
 }

@@ -30,7 +30,7 @@ mod error;
 mod issuer;
 mod json;
 mod keys;
-pub mod layer;
+mod layer;
 #[cfg(feature = "remote-jwks")]
 pub mod remote;
 #[cfg(not(feature = "remote-jwks"))]
@@ -41,8 +41,10 @@ mod verifier;
 pub use algorithm::{Algorithm, AlgorithmSet, KeyFamily, UnsupportedAlgorithm};
 pub use claims::{TokenHeader, VerifiedToken};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use error::{BearerError, BuilderError, KeyError, TokenError};
+pub use error::{BearerError, KeyError, TokenError, VerifierBuilderError};
 pub use issuer::{DEFAULT_LEEWAY, Issuer};
 pub use keys::{KeySet, MAX_KEY_DOCUMENT_BYTES, VerificationKey};
+pub(crate) use layer::Authenticated;
+pub use layer::AuthenticationLayer;
 pub use signer::{SignError, TokenSigner};
 pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, DEFAULT_TOKEN_CACHE, Verifier, VerifierBuilder};

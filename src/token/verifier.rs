@@ -9,7 +9,7 @@ use super::algorithm::Algorithm;
 use super::cache::{Entry, KeysPin, TokenCache};
 use super::claims::{Pending, VerifiedToken};
 use super::clock::{Clock, SystemClock};
-use super::error::{BuilderError, TokenError};
+use super::error::{TokenError, VerifierBuilderError};
 use super::issuer::{Issuer, PreparedIssuer};
 use super::json;
 
@@ -282,21 +282,21 @@ impl VerifierBuilder {
     ///
     /// # Errors
     ///
-    /// [`BuilderError::IssuerUnset`] without issuers or when [`Issuer::any`] is combined with
-    /// others, [`BuilderError::DuplicateIssuer`], [`BuilderError::AudienceUnset`],
-    /// [`BuilderError::NoAlgorithms`], or [`BuilderError::NoUsableKeys`] when no key can
+    /// [`VerifierBuilderError::IssuerUnset`] without issuers or when [`Issuer::any`] is combined with
+    /// others, [`VerifierBuilderError::DuplicateIssuer`], [`VerifierBuilderError::AudienceUnset`],
+    /// [`VerifierBuilderError::NoAlgorithms`], or [`VerifierBuilderError::NoUsableKeys`] when no key can
     /// verify any allowed algorithm.
-    pub fn build(self) -> Result<Verifier, BuilderError> {
+    pub fn build(self) -> Result<Verifier, VerifierBuilderError> {
         if self.issuers.is_empty()
             || (self.issuers.len() > 1 && self.issuers.iter().any(|i| i.issuer.is_none()))
         {
-            return Err(BuilderError::IssuerUnset);
+            return Err(VerifierBuilderError::IssuerUnset);
         }
         let mut issuers: Vec<PreparedIssuer> = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
             let prepared = issuer.prepare(&self.clock)?;
             if issuers.iter().any(|seen| seen.issuer == prepared.issuer) {
-                return Err(BuilderError::DuplicateIssuer(
+                return Err(VerifierBuilderError::DuplicateIssuer(
                     prepared.issuer.unwrap_or_default(),
                 ));
             }

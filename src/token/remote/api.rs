@@ -1,6 +1,6 @@
 //! The remote-source additions to [`Issuer`], [`VerifierBuilder`] and [`Verifier`].
 
-use super::super::error::BuilderError;
+use super::super::error::VerifierBuilderError;
 use super::super::issuer::Issuer;
 use super::super::keys::KeySet;
 use super::super::verifier::{Verifier, VerifierBuilder};
@@ -49,9 +49,9 @@ impl VerifierBuilder {
     ///
     /// # Errors
     ///
-    /// As [`build`](VerifierBuilder::build), and [`BuilderError::KeySource`] with the fetch
+    /// As [`build`](VerifierBuilder::build), and [`VerifierBuilderError::KeySource`] with the fetch
     /// error of a fail-fast source.
-    pub async fn build_async(self) -> Result<Verifier, BuilderError> {
+    pub async fn build_async(self) -> Result<Verifier, VerifierBuilderError> {
         let verifier = state::as_async_build(|| self.build())?;
         let remotes: Vec<_> = verifier
             .issuers()
@@ -64,7 +64,7 @@ impl VerifierBuilder {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // Polled by another executor: nothing can be fetched now.
             return match remotes.iter().any(|r| r.startup() == Startup::FailFast) {
-                true => Err(BuilderError::KeySource(RemoteError::NoRuntime)),
+                true => Err(VerifierBuilderError::KeySource(RemoteError::NoRuntime)),
                 false => Ok(verifier),
             };
         };
@@ -80,7 +80,7 @@ impl VerifierBuilder {
             if let Err(error) = outcome
                 && remote.startup() == Startup::FailFast
             {
-                return Err(BuilderError::KeySource(error));
+                return Err(VerifierBuilderError::KeySource(error));
             }
         }
         Ok(verifier)

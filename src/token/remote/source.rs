@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::super::claims::VerifiedToken;
 use super::super::clock::Clock;
-use super::super::error::{BuilderError, TokenError};
+use super::super::error::{TokenError, VerifierBuilderError};
 use super::super::issuer::{Issuer, PreparedKeys};
 use super::super::verifier::Verifier;
 
@@ -81,7 +81,7 @@ impl Issuer {
     pub(crate) fn remote_keys(
         &self,
         clock: &Arc<dyn Clock>,
-    ) -> Result<Option<KeySource>, BuilderError> {
+    ) -> Result<Option<KeySource>, VerifierBuilderError> {
         #[cfg(feature = "remote-jwks")]
         if let Some(remote) = &self.remote {
             let state = super::state::RemoteState::start(

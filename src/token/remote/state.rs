@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::super::algorithm::AlgorithmSet;
 use super::super::clock::Clock;
-use super::super::error::{BuilderError, TokenError};
+use super::super::error::{TokenError, VerifierBuilderError};
 use super::super::issuer::PreparedKeys;
 use super::super::keys::KeySet;
 use super::cache::{self, Snapshot};
@@ -115,7 +115,7 @@ impl RemoteState {
         issuer: Option<&str>,
         algorithms: AlgorithmSet,
         clock: &Arc<dyn Clock>,
-    ) -> Result<Arc<Self>, BuilderError> {
+    ) -> Result<Arc<Self>, VerifierBuilderError> {
         if config.startup == Startup::FailFast && !ASYNC_BUILD.get() {
             return Err(RemoteError::FailFastNeedsAsync.into());
         }

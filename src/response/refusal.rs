@@ -1,51 +1,10 @@
-//! How meshguard's layers answer a refused request: RFC 6750 challenges and RFC 9457 problem
-//! details for HTTP, trailers-only responses with `grpc-status` for gRPC.
+//! A refusal in the terms both protocols need, and how it is rendered: RFC 6750 challenges
+//! and RFC 9457 problem details for HTTP, trailers-only responses with `grpc-status` for gRPC.
 
 use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use http::{HeaderMap, Response, StatusCode, Version};
+use http::{Response, StatusCode};
 
-/// A response body the layers can build a refusal with.
-///
-/// Implemented for `String`, and for axum's and tonic's body types behind the `axum` and
-/// `tonic` features; implement it for your own body type to use the layers with it.
-pub trait RefusalBody {
-    /// An empty body (gRPC refusals carry everything in headers).
-    fn empty() -> Self;
-    /// A body holding `json`, an RFC 9457 problem-details document.
-    fn json(json: String) -> Self;
-}
-
-impl RefusalBody for String {
-    fn empty() -> Self {
-        String::new()
-    }
-
-    fn json(json: String) -> Self {
-        json
-    }
-}
-
-#[cfg(feature = "axum")]
-impl RefusalBody for axum::body::Body {
-    fn empty() -> Self {
-        axum::body::Body::empty()
-    }
-
-    fn json(json: String) -> Self {
-        axum::body::Body::from(json)
-    }
-}
-
-#[cfg(feature = "tonic")]
-impl RefusalBody for tonic::body::Body {
-    fn empty() -> Self {
-        tonic::body::Body::default()
-    }
-
-    fn json(json: String) -> Self {
-        tonic::body::Body::new(json)
-    }
-}
+use super::{RefusalBody, RequestHead};
 
 /// Which step of the guard refused a request; a label for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,80 +36,51 @@ impl Stage {
     }
 }
 
-/// Why a request was refused, in the terms both protocols need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `error` attribute of an RFC 6750 §3.1 `WWW-Authenticate: Bearer` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: the credential is malformed or there are several (400).
+    InvalidRequest,
+    /// `invalid_token`: the token is expired, revoked, malformed or invalid (401).
+    InvalidToken,
+    /// `insufficient_scope`: the token lacks a scope the request needs (403).
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The code as RFC 6750 spells it, e.g. `invalid_token`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// Why a request was refused, in the terms both protocols need.
+///
+/// Each capability's error knows its own refusal (for example
+/// [`TokenError::refusal`](crate::token::TokenError::refusal)); layers never decide a
+/// status themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The step that refused.
-    pub stage: Stage,
-    /// The HTTP status: 400, 401, 403 or 500.
-    pub status: StatusCode,
-    /// The gRPC status code: 16 (UNAUTHENTICATED), 7 (PERMISSION_DENIED), 3
-    /// (INVALID_ARGUMENT) or 13 (INTERNAL).
-    pub grpc_status: u16,
-    /// The RFC 6750 `error` attribute, when there is one (none when no credential was sent).
-    pub error: Option<&'static str>,
-    /// A short, fixed description safe to show the client (never token contents).
-    pub description: &'static str,
-    /// The stable reason string, for logs and metrics.
-    pub reason: &'static str,
-    /// The scopes the route requires, space-separated, for `insufficient_scope` refusals.
-    pub scope: Option<String>,
-}
-
-/// Renders refusals in place of [`Refusal::render`]: given the refusal, the request's
-/// version and headers and the realm, the response to send. An empty body becomes an empty
-/// response body; any other text is sent as it is.
-pub type RenderFn = dyn Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync;
-
-/// What answering a request needs to know of it: its HTTP version and headers.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    version: Version,
-    headers: &'a HeaderMap,
-}
-
-impl<'a> RequestHead<'a> {
-    /// A request of `version` with `headers`.
-    #[must_use]
-    pub fn new(version: Version, headers: &'a HeaderMap) -> Self {
-        Self { version, headers }
-    }
-
-    /// The version and headers of `request`.
-    #[must_use]
-    pub fn of<B>(request: &'a http::Request<B>) -> Self {
-        Self::new(request.version(), request.headers())
-    }
-
-    /// The HTTP version.
-    #[must_use]
-    pub fn version(&self) -> Version {
-        self.version
-    }
-
-    /// The request headers.
-    #[must_use]
-    pub fn headers(&self) -> &'a HeaderMap {
-        self.headers
-    }
-
-    /// Whether the request speaks gRPC: HTTP/2 with `content-type: application/grpc`,
-    /// alone or followed by `+proto`, `+json` or parameters (media types matched without
-    /// regard to case, RFC 9110 §8.3.1).
-    ///
-    /// Only HTTP/2 counts: a client picks its own content type, and a gRPC-shaped refusal
-    /// is an HTTP 200 that a forward-auth proxy (nginx `auth_request`, Traefik
-    /// ForwardAuth) reads as "allowed". HTTP/1.1 requests, gRPC-Web among them, always
-    /// get real HTTP statuses.
-    #[must_use]
-    pub fn is_grpc(&self) -> bool {
-        self.version == Version::HTTP_2 && has_grpc_media_type(self.headers)
-    }
+    stage: Stage,
+    status: StatusCode,
+    grpc_status: u16,
+    error: Option<ErrorCode>,
+    description: &'static str,
+    reason: &'static str,
+    scope: Option<String>,
 }
 
 impl Refusal {
-    /// A refusal by `stage` with `status` and the gRPC status that matches it.
+    /// A refusal by `stage` with `status` and the gRPC status that matches it: 16
+    /// (UNAUTHENTICATED) for 401, 7 (PERMISSION_DENIED) for 403, 3 (INVALID_ARGUMENT) for
+    /// 400 and 13 (INTERNAL) for anything else. `reason` is the stable string for logs and
+    /// metrics; `description` is shown to the client and must hold nothing secret.
     #[must_use]
     pub fn new(
         stage: Stage,
@@ -177,7 +107,7 @@ impl Refusal {
 
     /// Sets the RFC 6750 `error` attribute.
     #[must_use]
-    pub fn with_error(mut self, error: &'static str) -> Self {
+    pub fn with_error(mut self, error: ErrorCode) -> Self {
         self.error = Some(error);
         self
     }
@@ -196,9 +126,47 @@ impl Refusal {
         self
     }
 
-    /// The gRPC status code for this refusal.
+    /// The step that refused.
+    #[must_use]
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The HTTP status: 400, 401, 403 or 500.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The gRPC status code: 16 (UNAUTHENTICATED), 7 (PERMISSION_DENIED), 3
+    /// (INVALID_ARGUMENT) or 13 (INTERNAL).
+    #[must_use]
     pub fn grpc_code(&self) -> u16 {
         self.grpc_status
+    }
+
+    /// The RFC 6750 `error` attribute, when there is one (none when no credential was sent).
+    #[must_use]
+    pub fn error(&self) -> Option<ErrorCode> {
+        self.error
+    }
+
+    /// A short, fixed description safe to show the client (never token contents).
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The stable reason string, for logs and metrics.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The scopes the route requires, space-separated, for `insufficient_scope` refusals.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// Whether the HTTP response carries a `WWW-Authenticate: Bearer` challenge: refusals
@@ -247,7 +215,8 @@ impl Refusal {
         let mut challenge = format!("Bearer realm=\"{}\"", quoted_safe(realm));
         if let Some(error) = self.error {
             challenge.push_str(&format!(
-                ", error=\"{error}\", error_description=\"{}\"",
+                ", error=\"{}\", error_description=\"{}\"",
+                error.as_str(),
                 quoted_safe(self.description)
             ));
             if let Some(scope) = &self.scope {
@@ -266,19 +235,6 @@ impl Refusal {
         })
         .to_string()
     }
-}
-
-/// Whether the content type is `application/grpc`, alone or followed by `+proto`, `+json`,
-/// parameters, or gRPC-Web's `-web`/`-web-text`.
-fn has_grpc_media_type(headers: &HeaderMap) -> bool {
-    const GRPC: &[u8] = b"application/grpc";
-    let Some(value) = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes) else {
-        return false;
-    };
-    value
-        .get(..GRPC.len())
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(GRPC))
-        && matches!(value.get(GRPC.len()), None | Some(b'+' | b';' | b'-'))
 }
 
 /// RFC 6750 §3: `error_description` and friends use `%x20-21 / %x23-5B / %x5D-7E`.
@@ -308,7 +264,10 @@ fn percent_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn refusal(status: StatusCode, error: Option<&'static str>) -> Refusal {
+    use http::header::CONTENT_TYPE;
+    use http::{HeaderMap, Version};
+
+    fn refusal(status: StatusCode, error: Option<ErrorCode>) -> Refusal {
         let refusal = Refusal::new(Stage::Token, status, "expired", "token has \"expired\"\\");
         match error {
             Some(error) => refusal.with_error(error),
@@ -318,7 +277,8 @@ mod tests {
 
     #[test]
     fn challenge_values_never_hold_quotes_or_backslashes() {
-        let challenge = refusal(StatusCode::UNAUTHORIZED, Some("invalid_token")).challenge("a\"b");
+        let challenge =
+            refusal(StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken)).challenge("a\"b");
         assert_eq!(
             challenge,
             "Bearer realm=\"a_b\", error=\"invalid_token\", error_description=\"token has _expired__\""
@@ -340,8 +300,9 @@ mod tests {
             CONTENT_TYPE,
             HeaderValue::from_static("application/grpc+proto"),
         );
-        let response: Response<String> = refusal(StatusCode::FORBIDDEN, Some("insufficient_scope"))
-            .render(RequestHead::new(Version::HTTP_2, &headers), "api");
+        let response: Response<String> =
+            refusal(StatusCode::FORBIDDEN, Some(ErrorCode::InsufficientScope))
+                .render(RequestHead::new(Version::HTTP_2, &headers), "api");
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "7");
         assert!(response.body().is_empty());
@@ -387,7 +348,8 @@ mod tests {
             let request = RequestHead::new(version, &headers);
             assert!(!request.is_grpc(), "{version:?}");
             let response: Response<String> =
-                refusal(StatusCode::UNAUTHORIZED, Some("invalid_token")).render(request, "api");
+                refusal(StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken))
+                    .render(request, "api");
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
             assert!(response.headers().get("grpc-status").is_none());
         }
@@ -395,8 +357,9 @@ mod tests {
 
     #[test]
     fn http_refusals_are_problem_details() {
-        let response: Response<String> = refusal(StatusCode::UNAUTHORIZED, Some("invalid_token"))
-            .render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
+        let response: Response<String> =
+            refusal(StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken))
+                .render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
