@@ -281,3 +281,98 @@ impl<S: Send + Sync> FromRequestParts<S> for PolicyCheck {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::guard::GuardLayer;
+    use crate::token::{Issuer, KeySet, Verifier};
+
+    async fn token(_: VerifiedToken) {}
+    async fn caller(_: Caller) {}
+    async fn peer(_: PeerIdentity) {}
+    async fn decision(_: Decision) {}
+    async fn check(_: PolicyCheck) {}
+    async fn maybe_token(_: Option<VerifiedToken>) {}
+
+    fn app() -> Router {
+        Router::new()
+            .route("/token", get(token))
+            .route("/caller", get(caller))
+            .route("/peer", get(peer))
+            .route("/decision", get(decision))
+            .route("/check", get(check))
+            .route("/maybe-token", get(maybe_token))
+    }
+
+    /// The status and problem `detail` of `app`'s answer to `GET path`.
+    async fn answer(app: Router, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        (status, problem["detail"].as_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn each_extractor_without_a_layer_names_the_layer_it_needs() {
+        let needs = [
+            (
+                "/token",
+                "VerifiedToken",
+                "AuthenticationLayer or GuardLayer",
+            ),
+            (
+                "/maybe-token",
+                "VerifiedToken",
+                "AuthenticationLayer or GuardLayer",
+            ),
+            (
+                "/caller",
+                "Caller",
+                "GuardLayer, AuthenticationLayer or PeerIdentityLayer",
+            ),
+            ("/peer", "PeerIdentity", "PeerIdentityLayer or GuardLayer"),
+            ("/decision", "Decision", "AuthorizationLayer or GuardLayer"),
+            (
+                "/check",
+                "PolicyCheck",
+                "GuardLayer or AuthorizationLayer with policies",
+            ),
+        ];
+        for (path, extractor, layers) in needs {
+            let (status, detail) = answer(app(), path).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            assert_eq!(
+                detail,
+                format!("the {extractor} extractor needs {layers} on this route")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn policy_check_behind_a_guard_without_policies_names_the_layer() {
+        let keys = KeySet::hmac_secret("k1", b"TEST-ONLY-secret-of-at-least-32-bytes").unwrap();
+        let verifier = Verifier::builder()
+            .issuer(Issuer::new("https://idp.example", keys).audience("api"))
+            .build()
+            .unwrap();
+        let guard = GuardLayer::builder()
+            .tokens(verifier)
+            .public("/check")
+            .build()
+            .unwrap();
+        let (status, detail) = answer(app().layer(guard), "/check").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(detail, POLICY_CHECK_NEEDS);
+    }
+}
