@@ -392,3 +392,45 @@ fn check_scopes(route: Option<&Route>, token: Option<&VerifiedToken>) -> Result<
     .with_error(ErrorCode::InsufficientScope)
     .with_scope(scope_text.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::caller::WorkloadIdentity;
+    use crate::peer::MtlsConnectInfo;
+
+    fn identity() -> PeerIdentity {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::URI(
+            "spiffe://example.org/ns/shop/sa/cart".try_into().unwrap(),
+        )];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        PeerIdentity::from_der_chain(&[der]).unwrap()
+    }
+
+    #[test]
+    fn the_connection_identity_is_shared_with_the_request_not_copied() {
+        let identity = identity();
+        let address: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let mut request = Request::new(());
+        request
+            .extensions_mut()
+            .insert(MtlsConnectInfo::new(address, Some(identity.clone())));
+        let pipeline = Pipeline::peer_only(PeerIdentityLayer::new());
+        assert!(matches!(pipeline.admit(&mut request), Admit::Pass));
+
+        let extensions = request.extensions();
+        let seen = extensions.get::<PeerIdentity>().unwrap();
+        let caller = extensions.get::<Caller>().unwrap();
+        // The same allocation as the connection's identity: a shared reference, no copy.
+        let original = identity.x5t_s256().as_ptr();
+        assert!(std::ptr::eq(seen.x5t_s256().as_ptr(), original));
+        let spiffe_id = caller.workload().and_then(WorkloadIdentity::spiffe_id);
+        let spiffe_id_of = |peer: &PeerIdentity| peer.spiffe_id().map(|id| id.as_str().as_ptr());
+        assert_eq!(spiffe_id.map(str::as_ptr), spiffe_id_of(&identity));
+    }
+}

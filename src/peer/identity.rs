@@ -1,5 +1,7 @@
 //! The identity of a peer, read from its already-verified certificate chain.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -42,8 +44,14 @@ pub enum IdentitySource {
 /// This type reads identity; it does not verify signatures, trust anchors or validity
 /// periods. That is the TLS stack's job (see `server_config` with the `rustls` feature):
 /// build a `PeerIdentity` only from a chain the TLS handshake has already verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity {
+///
+/// Cloning is cheap: the identity is shared, so that a connection's identity goes into each
+/// request's extensions and [`Caller`](crate::caller::Caller) without copying its fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerIdentity(Arc<Identity>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
     spiffe_id: Option<SpiffeId>,
     dns: Vec<String>,
     uris: Vec<String>,
@@ -101,63 +109,63 @@ impl PeerIdentity {
 
     /// The SPIFFE ID, when the leaf is a valid X509-SVID.
     pub fn spiffe_id(&self) -> Option<&SpiffeId> {
-        self.spiffe_id.as_ref()
+        self.0.spiffe_id.as_ref()
     }
 
     /// The DNS SANs of the leaf, in certificate order.
     pub fn dns_names(&self) -> &[String] {
-        &self.dns
+        &self.0.dns
     }
 
     /// The URI SANs of the leaf, in certificate order (the SPIFFE ID included).
     pub fn uris(&self) -> &[String] {
-        &self.uris
+        &self.0.uris
     }
 
     /// The subject distinguished name, in RFC 4514 style (`CN=web, O=Example`); `None` when
     /// empty or, for XFCC, absent.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.0.subject.as_deref()
     }
 
     /// The first common name (CN) of the subject; `None` when there is none or the identity
     /// came from an XFCC element without `Cert`.
     pub fn common_name(&self) -> Option<&str> {
-        self.common_name.as_deref()
+        self.0.common_name.as_deref()
     }
 
     /// The serial number in lowercase hex; `None` when the identity came from an XFCC
     /// element without `Cert`.
     pub fn serial(&self) -> Option<&str> {
-        self.serial.as_deref()
+        self.0.serial.as_deref()
     }
 
     /// Start of the validity period; `None` when the identity came from an XFCC element
     /// without `Cert`.
     pub fn not_before(&self) -> Option<SystemTime> {
-        self.not_before
+        self.0.not_before
     }
 
     /// End of the validity period; `None` when the identity came from an XFCC element
     /// without `Cert`.
     pub fn not_after(&self) -> Option<SystemTime> {
-        self.not_after
+        self.0.not_after
     }
 
     /// SHA-256 of the leaf certificate's DER encoding.
     pub fn sha256(&self) -> &[u8; 32] {
-        &self.sha256
+        &self.0.sha256
     }
 
     /// The leaf's SHA-256 thumbprint in base64url without padding, the form of RFC 8705's
     /// `cnf["x5t#S256"]`.
     pub fn x5t_s256(&self) -> &str {
-        &self.x5t_s256
+        &self.0.x5t_s256
     }
 
     /// Where this identity came from.
     pub fn source(&self) -> IdentitySource {
-        self.source
+        self.0.source
     }
 
     /// Builds an identity from the fields of an XFCC element that has no `Cert`.
@@ -168,7 +176,7 @@ impl PeerIdentity {
         subject: Option<String>,
         sha256: [u8; 32],
     ) -> Self {
-        Self {
+        Self(Arc::new(Identity {
             spiffe_id,
             dns,
             uris,
@@ -180,12 +188,18 @@ impl PeerIdentity {
             x5t_s256: URL_SAFE_NO_PAD.encode(sha256),
             sha256,
             source: IdentitySource::Xfcc,
-        }
+        }))
     }
 
     /// Builds an identity from a chain forwarded in an XFCC element.
     pub(crate) fn from_forwarded_chain<C: AsRef<[u8]>>(chain: &[C]) -> Result<Self, PeerError> {
         parse_chain(chain, SvidRule::IfClaimed, IdentitySource::Xfcc)
+    }
+}
+
+impl fmt::Debug for PeerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -265,7 +279,7 @@ fn parse_chain<C: AsRef<[u8]>>(
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
     let sha256 = sha256(leaf_der);
-    Ok(PeerIdentity {
+    Ok(PeerIdentity(Arc::new(Identity {
         spiffe_id,
         dns,
         uris,
@@ -277,7 +291,7 @@ fn parse_chain<C: AsRef<[u8]>>(
         x5t_s256: URL_SAFE_NO_PAD.encode(sha256),
         sha256,
         source,
-    })
+    })))
 }
 
 fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, PeerError> {

@@ -22,7 +22,7 @@ use http::Request;
 
 use super::authorize::Authorizer;
 use super::client_address::ForwardedAddress;
-use super::connect::MtlsConnectInfo;
+use super::connect::Connection;
 use super::error::PeerError;
 use super::forwarded::{DirectPeer, XFCC_HEADER, XfccPolicy};
 use super::identity::PeerIdentity;
@@ -31,7 +31,7 @@ use crate::response::Refusal;
 /// Identifies the calling workload in front of a service (its tower `Layer` makes a
 /// [`Guard`](crate::guard::Guard) with this check alone).
 ///
-/// The direct peer is read from the request extensions: [`MtlsConnectInfo`] (also inside
+/// The direct peer is read from the request extensions: [`MtlsConnectInfo`](super::MtlsConnectInfo) (also inside
 /// axum's `ConnectInfo`, as `MtlsListener` (features `axum` and `rustls`) provides it) or, under
 /// tonic, the TLS connect info of its server. When the direct peer is a proxy trusted by
 /// the [`XfccPolicy`], the caller is the client its XFCC header names; XFCC headers from
@@ -131,7 +131,7 @@ impl PeerIdentityLayer {
     /// anyone (for routes that take no identity).
     pub(crate) fn strip_untrusted<B>(&self, request: &mut Request<B>) {
         match direct_peer(request) {
-            Ok((Some(addr), own)) => {
+            (Some(addr), Ok(own)) => {
                 let direct = DirectPeer::tcp(addr, own.as_ref());
                 self.config
                     .xfcc
@@ -152,7 +152,8 @@ impl PeerIdentityLayer {
         request: &mut Request<B>,
     ) -> Result<Option<PeerIdentity>, Refusal> {
         let config = &*self.config;
-        let (remote, own) = direct_peer(request).map_err(|error| error.refusal())?;
+        let (remote, own) = direct_peer(request);
+        let own = own.map_err(|error| error.refusal())?;
         let identity = match remote {
             Some(addr) => {
                 let direct = DirectPeer::tcp(addr, own.as_ref());
@@ -188,77 +189,22 @@ impl PeerIdentityLayer {
     }
 }
 
-/// The connection's remote address and its own certificate identity, from whatever the
-/// server put into the extensions.
-fn direct_peer<B>(
-    request: &Request<B>,
-) -> Result<(Option<SocketAddr>, Option<PeerIdentity>), PeerError> {
-    let extensions = request.extensions();
-    if let Some(info) = extensions.get::<MtlsConnectInfo>() {
-        return Ok((Some(info.remote_addr()), info.identity().cloned()));
-    }
-    #[cfg(feature = "axum")]
-    {
-        use axum::extract::ConnectInfo;
-        if let Some(ConnectInfo(info)) = extensions.get::<ConnectInfo<MtlsConnectInfo>>() {
-            return Ok((Some(info.remote_addr()), info.identity().cloned()));
-        }
-        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-            return Ok((Some(*addr), None));
-        }
-    }
-    #[cfg(all(feature = "tonic", feature = "rustls"))]
-    {
-        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-        if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
-            // tonic keeps the verified chain, not an identity: it is read per request.
-            let identity = match tls.peer_certs() {
-                Some(chain) => Some(PeerIdentity::from_der_chain(&chain)?),
-                None => None,
-            };
-            return Ok((tls.get_ref().remote_addr(), identity));
-        }
-        if let Some(tcp) = extensions.get::<TcpConnectInfo>() {
-            return Ok((tcp.remote_addr(), None));
-        }
-    }
-    Ok((None, None))
-}
-
 /// The client's IP address for the policies: what a trusted proxy reported when a
 /// [`PeerIdentityLayer`] configured with [`client_address`](PeerIdentityLayer::client_address)
 /// identified the request, else the socket peer's. IPv4-mapped IPv6 addresses are IPv4.
 pub(crate) fn client_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     match extensions.get::<ForwardedClient>() {
         Some(ForwardedClient(reported)) => *reported,
-        None => remote_ip(extensions).map(|ip| ip.to_canonical()),
+        None => Connection::of(extensions)
+            .address()
+            .map(|address| address.ip().to_canonical()),
     }
 }
 
-/// The socket peer's IP address, when the server recorded the connection.
-fn remote_ip(extensions: &http::Extensions) -> Option<IpAddr> {
-    if let Some(info) = extensions.get::<MtlsConnectInfo>() {
-        return Some(info.remote_addr().ip());
-    }
-    #[cfg(feature = "axum")]
-    {
-        use axum::extract::ConnectInfo;
-        if let Some(ConnectInfo(info)) = extensions.get::<ConnectInfo<MtlsConnectInfo>>() {
-            return Some(info.remote_addr().ip());
-        }
-        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-            return Some(addr.ip());
-        }
-    }
-    #[cfg(all(feature = "tonic", feature = "rustls"))]
-    {
-        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-        if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
-            return tls.get_ref().remote_addr().map(|addr| addr.ip());
-        }
-        if let Some(tcp) = extensions.get::<TcpConnectInfo>() {
-            return tcp.remote_addr().map(|addr| addr.ip());
-        }
-    }
-    None
+/// The connection's address and the identity of its own certificate.
+fn direct_peer<B>(
+    request: &Request<B>,
+) -> (Option<SocketAddr>, Result<Option<PeerIdentity>, PeerError>) {
+    let connection = Connection::of(request.extensions());
+    (connection.address(), connection.identity())
 }
