@@ -35,7 +35,7 @@ use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
 use meshguard::guard::GuardLayer;
 use meshguard::policy::{
-    EntityUid, HttpInput, HttpMapping, PolicyEngine, PolicySource, PrincipalMapping,
+    EntityUid, HttpInput, HttpMapping, PolicyEngine, PolicySource, PrincipalMapping, cedar,
 };
 use meshguard::token::bearer::BearerExtractor;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
@@ -298,10 +298,10 @@ impl CedarFloor {
         )
         .unwrap();
         let user = cedar_policy::Entity::new_no_attrs(
-            prepared.principal().as_cedar().clone(),
+            cedar::entity_uid(prepared.principal()).clone(),
             ["reader", "role7"]
                 .into_iter()
-                .map(|role| EntityUid::new("Role", role).unwrap().as_cedar().clone())
+                .map(|role| cedar::entity_uid(&EntityUid::new("Role", role).unwrap()).clone())
                 .collect(),
         );
         let floor = Self {
@@ -309,9 +309,9 @@ impl CedarFloor {
             policies: cedar_policy::PolicySet::from_str(&policies()).unwrap(),
             entities: cedar_policy::Entities::from_entities([user], None).unwrap(),
             request: cedar_policy::Request::new(
-                prepared.principal().as_cedar().clone(),
-                prepared.action().as_cedar().clone(),
-                prepared.resource().as_cedar().clone(),
+                cedar::entity_uid(prepared.principal()).clone(),
+                cedar::entity_uid(prepared.action()).clone(),
+                cedar::entity_uid(prepared.resource()).clone(),
                 context,
                 None,
             )
@@ -449,7 +449,7 @@ fn steps(c: &mut Criterion) {
     let context_json = serde_json::Value::Object(prepared.context().as_json().unwrap().clone());
     let user = cedar
         .entities
-        .get(prepared.principal().as_cedar())
+        .get(cedar::entity_uid(prepared.principal()))
         .unwrap()
         .clone();
 

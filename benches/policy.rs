@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::str::FromStr;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use meshguard::policy::{EntitySource, EntityUid, PolicyEngine, PolicySource, Request};
+use meshguard::policy::{EntitySource, EntityUid, PolicyEngine, PolicySource, Request, cedar};
 
 const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 
@@ -72,9 +72,9 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("raw_cedar", n), &n, |b, _| {
             b.iter(|| {
                 let request = cedar_policy::Request::new(
-                    principal.as_cedar().clone(),
-                    action.as_cedar().clone(),
-                    resource.as_cedar().clone(),
+                    cedar::entity_uid(&principal).clone(),
+                    cedar::entity_uid(&action).clone(),
+                    cedar::entity_uid(&resource).clone(),
                     cedar_policy::Context::empty(),
                     None,
                 )

@@ -43,15 +43,15 @@ impl EntityUid {
         )))
     }
 
-    /// Wraps a cedar-policy uid.
+    /// Wraps a cedar-policy uid (public as [`cedar::from_entity_uid`](super::cedar::from_entity_uid)).
     #[must_use]
-    pub fn from_cedar(uid: cedar_policy::EntityUid) -> Self {
+    pub(crate) fn from_cedar(uid: cedar_policy::EntityUid) -> Self {
         Self(uid)
     }
 
-    /// The cedar-policy uid.
+    /// The cedar-policy uid (public as [`cedar::entity_uid`](super::cedar::entity_uid)).
     #[must_use]
-    pub fn as_cedar(&self) -> &cedar_policy::EntityUid {
+    pub(crate) fn as_cedar(&self) -> &cedar_policy::EntityUid {
         &self.0
     }
 
@@ -148,15 +148,15 @@ impl Entity {
         }
     }
 
-    /// Wraps a cedar-policy entity.
+    /// Wraps a cedar-policy entity (public as [`cedar::from_entity`](super::cedar::from_entity)).
     #[must_use]
-    pub fn from_cedar(entity: cedar_policy::Entity) -> Self {
+    pub(crate) fn from_cedar(entity: cedar_policy::Entity) -> Self {
         Self(entity)
     }
 
-    /// The cedar-policy entity.
+    /// The cedar-policy entity (public as [`cedar::entity`](super::cedar::entity)).
     #[must_use]
-    pub fn as_cedar(&self) -> &cedar_policy::Entity {
+    pub(crate) fn as_cedar(&self) -> &cedar_policy::Entity {
         &self.0
     }
 
@@ -193,9 +193,10 @@ impl EntityBuilder {
         Ok(self)
     }
 
-    /// Sets an attribute from a cedar-policy expression.
+    /// Sets an attribute from a cedar-policy expression (public as
+    /// [`cedar::attribute`](super::cedar::attribute)).
     #[must_use]
-    pub fn cedar_attribute(mut self, name: &str, value: RestrictedExpression) -> Self {
+    pub(crate) fn cedar_attribute(mut self, name: &str, value: RestrictedExpression) -> Self {
         self.attributes.insert(name.to_owned(), value);
         self
     }
@@ -375,16 +376,18 @@ impl Context {
     }
 
     /// A context from a cedar-policy context, used as is (it is still checked against the
-    /// schema when the request is decided).
+    /// schema when the request is decided); public as
+    /// [`cedar::from_context`](super::cedar::from_context).
     #[must_use]
-    pub fn from_cedar(context: cedar_policy::Context) -> Self {
+    pub(crate) fn from_cedar(context: cedar_policy::Context) -> Self {
         Self(ContextRepr::Cedar(context))
     }
 
     /// Sets one field from a JSON value (Cedar's JSON value format).
     ///
     /// # Errors
-    /// [`EntityError::UnsupportedValue`] when the context came from [`Context::from_cedar`]
+    /// [`EntityError::UnsupportedValue`] when the context came from
+    /// [`cedar::from_context`](super::cedar::from_context)
     /// and `value` has no Cedar equivalent, or the key is already set there.
     pub fn insert(&mut self, key: &str, value: Value) -> Result<(), EntityError> {
         match &mut self.0 {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use meshguard::policy::{
     Context, Decision, EntitySource, EntityUid, MAX_SOURCE_BYTES, PolicyEngine, PolicySource,
-    Request, SchemaSource,
+    Request, SchemaSource, cedar,
 };
 
 /// Decide one request: prints `ALLOW` or `DENY`, then the determining policy ids one per line.
@@ -103,7 +103,7 @@ fn context(text: &str) -> Result<Context, String> {
     }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let context = Context::from_json(value).map_err(|e| e.to_string())?;
-    let mut probe = Context::from_cedar(cedar_policy::Context::empty());
+    let mut probe = cedar::from_context(cedar_policy::Context::empty());
     for (key, field) in context.as_json().into_iter().flatten() {
         probe
             .insert(key, field.clone())
