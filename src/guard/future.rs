@@ -133,31 +133,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let _entered = this.span.enter();
-        loop {
-            #[cfg_attr(
-                not(feature = "remote-jwks"),
-                expect(unused_variables, reason = "only remote key sources are waited for")
-            )]
-            let verified = match this.state.as_mut().project() {
-                StateProj::Forward { future } => return future.poll(cx),
-                StateProj::AwaitingKeys { awaiting } => {
-                    match awaiting.verification.as_mut().poll(cx) {
-                        Poll::Ready(verified) => verified,
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                StateProj::Refused { .. } | StateProj::Done => {
-                    return Poll::Ready(Ok(this.state.as_mut().answer()));
-                }
+        #[cfg(feature = "remote-jwks")]
+        if let StateProj::AwaitingKeys { awaiting } = this.state.as_mut().project() {
+            let Poll::Ready(verified) = awaiting.verification.as_mut().poll(cx) else {
+                return Poll::Pending;
             };
-            #[cfg(feature = "remote-jwks")]
-            if let StateReplace::AwaitingKeys { awaiting } =
-                this.state.as_mut().project_replace(State::Done)
-            {
-                match (*awaiting).resume(verified, this.span) {
-                    Ok(future) => this.state.set(State::Forward { future }),
-                    Err(response) => return Poll::Ready(Ok(response)),
-                }
+            this.state.as_mut().resume(verified, this.span);
+        }
+        match this.state.as_mut().project() {
+            StateProj::Forward { future } => future.poll(cx),
+            // Waiting for keys ends above in forwarding or refusing.
+            StateProj::Refused { .. } | StateProj::AwaitingKeys { .. } | StateProj::Done => {
+                Poll::Ready(Ok(this.state.as_mut().answer()))
             }
         }
     }
@@ -175,6 +162,25 @@ impl<S: Service<Req>, Req, B: RefusalBody> State<S, Req, B> {
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 response
             }
+        }
+    }
+}
+
+#[cfg(feature = "remote-jwks")]
+impl<S, ReqBody, B> State<S, Request<ReqBody>, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    B: RefusalBody,
+{
+    /// From awaiting keys to forwarding or refusing, now that the token has been verified
+    /// (or not).
+    fn resume(mut self: Pin<&mut Self>, verified: Result<VerifiedToken, TokenError>, span: &Span) {
+        if let StateReplace::AwaitingKeys { awaiting } = self.as_mut().project_replace(State::Done)
+        {
+            self.set(match (*awaiting).resume(verified, span) {
+                Ok(future) => State::Forward { future },
+                Err(response) => State::Refused { response },
+            });
         }
     }
 }
