@@ -50,7 +50,7 @@ pub enum IdentitySource {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PeerIdentity(Arc<Identity>);
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Identity {
     spiffe_id: Option<SpiffeId>,
     dns: Vec<String>,
@@ -199,7 +199,32 @@ impl PeerIdentity {
 
 impl fmt::Debug for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        let Identity {
+            spiffe_id,
+            dns,
+            uris,
+            subject,
+            common_name,
+            serial,
+            not_before,
+            not_after,
+            sha256,
+            x5t_s256,
+            source,
+        } = &*self.0;
+        f.debug_struct("PeerIdentity")
+            .field("spiffe_id", spiffe_id)
+            .field("dns", dns)
+            .field("uris", uris)
+            .field("subject", subject)
+            .field("common_name", common_name)
+            .field("serial", serial)
+            .field("not_before", not_before)
+            .field("not_after", not_after)
+            .field("sha256", sha256)
+            .field("x5t_s256", x5t_s256)
+            .field("source", source)
+            .finish()
     }
 }
 
