@@ -1,5 +1,5 @@
 //! meshguard quickstart: a small documents service on 127.0.0.1, secured by a
-//! [`Guard`] — access tokens signed by an embedded DEMO key, Cedar policies embedded from
+//! [`GuardLayer`] — access tokens signed by an embedded DEMO key, Cedar policies embedded from
 //! `examples/quickstart/policies.cedar`, a public `/health`, and a handler that asks the
 //! policies about the document it loaded ([`PolicyCheck`]).
 //!

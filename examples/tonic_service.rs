@@ -1,5 +1,5 @@
 //! gRPC over mTLS with Cedar per RPC method: the standard `grpc.health.v1.Health` service
-//! behind a meshguard [`Guard`] on a tonic server.
+//! behind a meshguard [`GuardLayer`] on a tonic server.
 //!
 //! The guard identifies the calling workload by the SPIFFE ID of its client certificate
 //! (only trust domain `example.org` may connect) and decides every call with the Cedar
