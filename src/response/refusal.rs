@@ -263,6 +263,9 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peer::{AuthorizeError, BindingError, PeerError, SpiffeId};
+    use crate::policy::{DenyCause, MappingError};
+    use crate::token::{BearerError, TokenError};
 
     use http::header::CONTENT_TYPE;
     use http::{HeaderMap, Version};
@@ -364,5 +367,65 @@ mod tests {
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
         assert_eq!(body["status"], 401);
+    }
+
+    fn answer(refusal: &Refusal) -> (Stage, u16, u16, Option<&'static str>) {
+        (
+            refusal.stage(),
+            refusal.status().as_u16(),
+            refusal.grpc_code(),
+            refusal.error().map(ErrorCode::as_str),
+        )
+    }
+
+    #[test]
+    fn each_error_knows_its_answer() {
+        let id: SpiffeId = "spiffe://example.org/x".parse().unwrap();
+        let cases = [
+            (
+                TokenError::Expired.refusal(),
+                (Stage::Token, 401, 16, Some("invalid_token")),
+            ),
+            (
+                BearerError::Missing.refusal(),
+                (Stage::Token, 401, 16, None),
+            ),
+            (
+                BearerError::Multiple.refusal(),
+                (Stage::Token, 400, 3, Some("invalid_request")),
+            ),
+            (
+                BindingError::Mismatch.refusal(),
+                (Stage::Token, 401, 16, Some("invalid_token")),
+            ),
+            (
+                PeerError::NoCertificate.refusal(),
+                (Stage::Peer, 403, 16, None),
+            ),
+            (
+                PeerError::XfccMultipleHeaders.refusal(),
+                (Stage::Peer, 400, 3, None),
+            ),
+            (
+                AuthorizeError::Unauthorized(id).refusal(),
+                (Stage::Peer, 403, 7, None),
+            ),
+            (
+                MappingError::BadEncoding.refusal(),
+                (Stage::Request, 400, 3, None),
+            ),
+            (
+                DenyCause::Forbidden.refusal(),
+                (Stage::Policy, 403, 7, None),
+            ),
+        ];
+        for (refusal, expected) in cases {
+            assert_eq!(answer(&refusal), expected, "{}", refusal.reason());
+        }
+        assert_eq!(
+            BindingError::Unbound.refusal().status(),
+            BindingError::Unbound.status()
+        );
+        assert_eq!(StatusCode::UNAUTHORIZED, BindingError::Unbound.status());
     }
 }
