@@ -1,0 +1,313 @@
+//! The engine (scope index, entity slices, direct contexts) against plain Cedar: every request
+//! is decided by `PolicyEngine` and by `cedar_policy::Authorizer` on the whole policy set with
+//! the request's entities merged into the whole static store (`Entities::add_entities`, what
+//! the engine did before slicing). Both must give the same decision, the same determining
+//! policies and the same erroring policies, or refuse the request for the same reason.
+//!
+//! Two sources of cases: seeded random worlds (`generate.rs`; set `MESHGUARD_DIFF_SEED` to
+//! replay one seed, `MESHGUARD_DIFF_WORLDS` to run more), and Cedar's integration corpus
+//! (tests/data/cedar, from cedar-policy/cedar-integration-tests) with each request's principal
+//! and resource entities moved out of the static store into the request, or duplicated in it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod generate;
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use meshguard::policy::{
+    Context, DecisionError, Entities, EntitySource, EntityUid, PolicyEngine, PolicySource, Request,
+    SchemaSource,
+};
+use serde_json::Value;
+
+use generate::{GenRequest, Rng, World};
+
+/// What deciding one request gave.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Decided {
+        allow: bool,
+        reason: BTreeSet<String>,
+        errors: BTreeSet<String>,
+    },
+    /// Refused before evaluation: `invalid_request` or `invalid_entities`.
+    Refused(&'static str),
+}
+
+/// One world, loaded for both deciders.
+struct Loaded {
+    engine: PolicyEngine,
+    schema: Option<cedar_policy::Schema>,
+    policies: cedar_policy::PolicySet,
+    entities: cedar_policy::Entities,
+}
+
+impl Loaded {
+    /// Loads a world; `None` when its static entities do not conform to its schema (both
+    /// loaders refuse them).
+    fn new(schema: Option<&str>, policies: &str, entities: &str) -> Option<Self> {
+        let cedar_schema =
+            schema.map(|text| cedar_policy::Schema::from_cedarschema_str(text).unwrap().0);
+        let static_entities =
+            cedar_policy::Entities::from_json_str(entities, cedar_schema.as_ref());
+        let mut builder = PolicyEngine::builder(PolicySource::text(policies))
+            .entities(EntitySource::json(entities))
+            .skip_erroring_policies();
+        if let Some(text) = schema {
+            builder = builder.schema(SchemaSource::cedar(text));
+        }
+        let built = builder.build();
+        let Ok(static_entities) = static_entities else {
+            assert!(built.is_err(), "the engine loaded entities Cedar refuses");
+            return None;
+        };
+        Some(Self {
+            engine: built.unwrap_or_else(|e| panic!("{e}\n{policies}")),
+            schema: cedar_schema,
+            policies: cedar_policy::PolicySet::from_str(policies).unwrap(),
+            entities: static_entities,
+        })
+    }
+
+    fn by_engine(&self, request: &GenRequest, cedar_context: bool) -> Outcome {
+        let context = if cedar_context {
+            match self.cedar_context(request) {
+                Some(context) => Context::from_cedar(context),
+                None => Context::from_json(request.context.clone()).unwrap(),
+            }
+        } else {
+            Context::from_json(request.context.clone()).unwrap()
+        };
+        let mut ours = Request::new(
+            uid(&request.principal),
+            uid(&request.action),
+            uid(&request.resource),
+        )
+        .with_context(context);
+        if !request.entities.is_empty() {
+            let entities = Value::Array(request.entities.clone());
+            ours = ours.with_entities(Entities::from_json_value(entities).unwrap());
+        }
+        let decision = self.engine.authorize_request(ours);
+        let mut errors = BTreeSet::new();
+        for error in decision.errors() {
+            match error {
+                DecisionError::Evaluation { policy_id, .. } => {
+                    errors.insert(policy_id.clone());
+                }
+                DecisionError::InvalidRequest { .. } => return Outcome::Refused("invalid_request"),
+                DecisionError::InvalidEntities { .. } => {
+                    return Outcome::Refused("invalid_entities");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        Outcome::Decided {
+            allow: decision.is_allow(),
+            reason: decision
+                .policy_ids()
+                .iter()
+                .map(|id| id.as_str().to_owned())
+                .collect(),
+            errors,
+        }
+    }
+
+    fn cedar_context(&self, request: &GenRequest) -> Option<cedar_policy::Context> {
+        let action = cedar_uid(&request.action);
+        cedar_policy::Context::from_json_value(
+            request.context.clone(),
+            self.schema.as_ref().map(|s| (s, &action)),
+        )
+        .ok()
+    }
+
+    /// Plain Cedar: the whole set, the request's entities merged into the whole store.
+    fn by_cedar(&self, request: &GenRequest) -> Outcome {
+        let Some(context) = self.cedar_context(request) else {
+            return Outcome::Refused("invalid_request");
+        };
+        let Ok(cedar_request) = cedar_policy::Request::new(
+            cedar_uid(&request.principal),
+            cedar_uid(&request.action),
+            cedar_uid(&request.resource),
+            context,
+            self.schema.as_ref(),
+        ) else {
+            return Outcome::Refused("invalid_request");
+        };
+        let merged = if request.entities.is_empty() {
+            self.entities.clone()
+        } else {
+            let added: Result<Vec<_>, _> = request
+                .entities
+                .iter()
+                .map(|item| {
+                    cedar_policy::Entity::from_json_value(item.clone(), self.schema.as_ref())
+                })
+                .collect();
+            let merged = added.ok().and_then(|added| {
+                self.entities
+                    .clone()
+                    .add_entities(added, self.schema.as_ref())
+                    .ok()
+            });
+            match merged {
+                Some(merged) => merged,
+                None => return Outcome::Refused("invalid_entities"),
+            }
+        };
+        let response =
+            cedar_policy::Authorizer::new().is_authorized(&cedar_request, &self.policies, &merged);
+        let name = |id: &cedar_policy::PolicyId| {
+            let policy = self.policies.policy(id).unwrap();
+            policy.annotation("id").unwrap_or(id.as_ref()).to_owned()
+        };
+        Outcome::Decided {
+            allow: response.decision() == cedar_policy::Decision::Allow,
+            reason: response.diagnostics().reason().map(name).collect(),
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(
+                    |cedar_policy::AuthorizationError::PolicyEvaluationError(e)| {
+                        name(e.policy_id())
+                    },
+                )
+                .collect(),
+        }
+    }
+}
+
+fn uid(text: &str) -> EntityUid {
+    EntityUid::from_str(text).unwrap()
+}
+
+fn cedar_uid(text: &str) -> cedar_policy::EntityUid {
+    cedar_policy::EntityUid::from_str(text).unwrap()
+}
+
+/// The policies of a world that its schema validates (all of them without a schema).
+fn valid_policies(world: &World) -> String {
+    let Some(schema) = &world.schema else {
+        return world.policies.join("\n");
+    };
+    let validator = cedar_policy::Validator::new(
+        cedar_policy::Schema::from_cedarschema_str(schema)
+            .unwrap()
+            .0,
+    );
+    world
+        .policies
+        .iter()
+        .filter(|text| {
+            let set = cedar_policy::PolicySet::from_str(text).unwrap();
+            validator
+                .validate(&set, cedar_policy::ValidationMode::Strict)
+                .validation_passed()
+        })
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Gives a duplicate of a static entity the static entity's ancestors as parents, so that it
+/// is structurally equal to it.
+fn close_duplicate(request: &mut GenRequest, entities: &cedar_policy::Entities) {
+    let Some(index) = request.closed_duplicate else {
+        return;
+    };
+    let item = &mut request.entities[index];
+    let uid = cedar_policy::EntityUid::from_json(item["uid"].clone()).unwrap();
+    let ancestors: Vec<Value> = entities
+        .ancestors(&uid)
+        .into_iter()
+        .flatten()
+        .map(|a| serde_json::json!({"type": a.type_name().to_string(), "id": a.id().unescaped()}))
+        .collect();
+    item["parents"] = Value::Array(ancestors);
+}
+
+struct Tally {
+    decided: usize,
+    refused: usize,
+    allowed: usize,
+    erroring: usize,
+    with_entities: usize,
+}
+
+#[test]
+fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
+    let seed: u64 =
+        std::env::var("MESHGUARD_DIFF_SEED").map_or(0x6d65_7368, |s| s.parse().unwrap());
+    let worlds: usize = std::env::var("MESHGUARD_DIFF_WORLDS").map_or(700, |s| s.parse().unwrap());
+    let mut tally = Tally {
+        decided: 0,
+        refused: 0,
+        allowed: 0,
+        erroring: 0,
+        with_entities: 0,
+    };
+    let mut skipped = 0;
+    for n in 0..worlds {
+        let world_seed = seed.wrapping_add(n as u64);
+        let mut rng = Rng::new(world_seed);
+        let mut world = generate::world(&mut rng);
+        let entities = Value::Array(world.entities.clone()).to_string();
+        let Some(loaded) = Loaded::new(world.schema.as_deref(), &valid_policies(&world), &entities)
+        else {
+            skipped += 1;
+            continue;
+        };
+        for (i, request) in world.requests.iter_mut().enumerate() {
+            close_duplicate(request, &loaded.entities);
+            let theirs = loaded.by_cedar(request);
+            let ours = loaded.by_engine(request, i % 3 == 0);
+            assert_eq!(
+                ours,
+                theirs,
+                "seed {world_seed} request {i}: {} {} {} context {} entities {}",
+                request.principal,
+                request.action,
+                request.resource,
+                request.context,
+                Value::Array(request.entities.clone())
+            );
+            tally.with_entities += usize::from(!request.entities.is_empty());
+            match theirs {
+                Outcome::Refused(_) => tally.refused += 1,
+                Outcome::Decided { allow, errors, .. } => {
+                    tally.decided += 1;
+                    tally.allowed += usize::from(allow);
+                    tally.erroring += usize::from(!errors.is_empty());
+                }
+            }
+        }
+    }
+    let total = tally.decided + tally.refused;
+    eprintln!(
+        "{total} requests: {} decided ({} allowed, {} with errors), {} refused, {} with entities; {skipped} worlds skipped",
+        tally.decided, tally.allowed, tally.erroring, tally.refused, tally.with_entities
+    );
+    // The generator must keep reaching every kind of outcome, or the comparison proves little.
+    assert!(total >= 3_000, "{total} requests");
+    assert!(skipped < worlds / 10, "{skipped} worlds skipped");
+    for (what, count) in [
+        ("allowed", tally.allowed),
+        ("denied", tally.decided - tally.allowed),
+        ("erroring", tally.erroring),
+        ("refused", tally.refused),
+        ("with entities", tally.with_entities),
+    ] {
+        assert!(
+            count >= total / 20,
+            "only {count} of {total} requests {what}"
+        );
+    }
+}
