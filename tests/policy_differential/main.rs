@@ -15,9 +15,10 @@
     clippy::indexing_slicing
 )]
 
+mod corpus;
 mod generate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 
 use meshguard::policy::{
@@ -310,4 +311,42 @@ fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
             "only {count} of {total} requests {what}"
         );
     }
+}
+
+#[test]
+fn cedar_corpus_with_request_entities_decides_as_cedar() {
+    let (mut compared, mut moved_in) = (0, 0);
+    for case in corpus::cases() {
+        // One engine per static store: the whole one, and one per principal and resource
+        // moved out of it.
+        let mut engines: HashMap<(bool, String, String), Loaded> = HashMap::new();
+        for request in &case.requests {
+            for moved in [true, false] {
+                let (statics, request) = corpus::split(&case, request, moved);
+                let key = if moved {
+                    (moved, request.principal.clone(), request.resource.clone())
+                } else {
+                    (moved, String::new(), String::new())
+                };
+                let loaded = engines.entry(key).or_insert_with(|| {
+                    let entities = Value::Array(statics).to_string();
+                    Loaded::new(case.schema.as_deref(), &case.policies, &entities)
+                        .unwrap_or_else(|| panic!("{}: entities refused", case.id))
+                });
+                let theirs = loaded.by_cedar(&request);
+                for cedar_context in [false, true] {
+                    let ours = loaded.by_engine(&request, cedar_context);
+                    assert_eq!(
+                        ours, theirs,
+                        "{} moved {moved}: {}",
+                        case.id, request.principal
+                    );
+                    compared += 1;
+                }
+                moved_in += usize::from(moved && !request.entities.is_empty());
+            }
+        }
+    }
+    assert_eq!(compared, (74 + 160) * 4);
+    assert!(moved_in > 150, "{moved_in} requests brought their entities");
 }
