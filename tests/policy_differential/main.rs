@@ -146,14 +146,14 @@ impl Loaded {
         let merged = if request.entities.is_empty() {
             self.entities.clone()
         } else {
-            let added: Result<Vec<_>, _> = request
+            let added: Option<Vec<_>> = request
                 .entities
                 .iter()
                 .map(|item| {
-                    cedar_policy::Entity::from_json_value(item.clone(), self.schema.as_ref())
+                    cedar_policy::Entity::from_json_value(item.clone(), self.schema.as_ref()).ok()
                 })
                 .collect();
-            let merged = added.ok().and_then(|added| {
+            let merged = added.and_then(|added| {
                 self.entities
                     .clone()
                     .add_entities(added, self.schema.as_ref())
