@@ -15,7 +15,7 @@ use super::principal::PrincipalMapping;
 use super::provider::{EntityProvider, entities_or_panic_error};
 use super::reach::{Reads, context_refs};
 use super::read::Texts;
-use super::slice::{Slicer, StaticEntities};
+use super::slice::StaticEntities;
 use super::source::{self, EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
 use crate::caller::Caller;
@@ -598,7 +598,7 @@ impl PolicyEngine {
 struct Prepared<'a> {
     request: cedar_policy::Request,
     policies: Cow<'a, PolicySet>,
-    entities: Cow<'a, cedar_policy::Entities>,
+    entities: Store<'a>,
 }
 
 /// Builds the Cedar request, selects its policies, and, when the request brings entities,
@@ -637,30 +637,57 @@ fn prepare<'a>(
         return Ok(Prepared {
             request,
             policies: selected.policies,
-            entities: Cow::Borrowed(snapshot.entities.entities()),
+            entities: Store::Static(snapshot.entities.entities()),
         });
     }
     let invalid = |message| DecisionError::InvalidEntities { message };
     let added = entities.resolve(schema).map_err(invalid)?;
-    let mut slicer = Slicer::new(&snapshot.entities, added, schema).map_err(invalid)?;
     // The scope variables first: the policies are selected with their ancestors in the
     // slice, and what the selected policies read is added to it next.
-    slicer.reach(uids);
-    let slice = slicer.entities(None).map_err(invalid)?;
+    let slice = snapshot
+        .entities
+        .slice(added, uids, schema)
+        .map_err(invalid)?;
     let selected = select(&slice);
+    let mut reached: Vec<&cedar_policy::EntityUid> = Vec::new();
     for reads in [&selected.reads, &snapshot.shadow_reads] {
-        slicer.reach(reads.literals.iter());
+        reached.extend(reads.literals.iter());
     }
-    if selected.reads.context || snapshot.shadow_reads.context {
-        let held = request.context().map(context_refs).unwrap_or_default();
-        slicer.reach(held.iter());
-    }
-    let slice = slicer.entities(Some(slice)).map_err(invalid)?;
+    let held = if selected.reads.context || snapshot.shadow_reads.context {
+        request.context().map(context_refs).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    reached.extend(held.iter());
+    let entities = match snapshot.entities.widen(&slice, reached).map_err(invalid)? {
+        Some(wider) => Store::Owned(wider),
+        None => Store::Shared(slice),
+    };
     Ok(Prepared {
         request,
         policies: selected.policies,
-        entities: Cow::Owned(slice),
+        entities,
     })
+}
+
+/// The entities a request is evaluated with.
+enum Store<'a> {
+    /// The static store, for a request without entities of its own.
+    Static(&'a cedar_policy::Entities),
+    /// A slice kept for requests like this one.
+    Shared(Arc<cedar_policy::Entities>),
+    /// A slice built for this request only.
+    Owned(cedar_policy::Entities),
+}
+
+impl AsRef<cedar_policy::Entities> for Store<'_> {
+    fn as_ref(&self) -> &cedar_policy::Entities {
+        match self {
+            Self::Static(entities) => entities,
+            Self::Shared(entities) => entities,
+            Self::Owned(entities) => entities,
+        }
+    }
 }
 
 fn sorted_ids<'a>(ids: impl Iterator<Item = &'a cedar_policy::PolicyId>) -> Vec<PolicyId> {

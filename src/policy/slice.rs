@@ -18,7 +18,9 @@
 //!   conditions may dereference; the entity uids in the context when a condition reads it;
 //!   and, transitively, every entity uid held in an attribute or tag of an entity in the
 //!   slice (precomputed per static entity when the store is loaded);
-//! - every request entity, whether reachable or not, and the static parents of each.
+//! - every request entity, whether reachable or not, and the static parents of each (with
+//!   what their attributes hold: one rule for every entity keeps the slice simple, and more
+//!   entities never change a result).
 //!
 //! Ancestors: the static store is closed (its closure also lists parents that are not static
 //! entities). Merging can only add ancestors through request entities, and every request
@@ -34,20 +36,35 @@
 //! any other entity with the same uid. The slice applies the same rule in the same order,
 //! request entity by request entity, against the static store and the earlier request
 //! entities. With a schema, every request entity is checked against it, as the merge does.
+//!
+//! # Cost and reuse
+//!
+//! Building a slice costs what the request's entities and the entities reachable from them
+//! hold, never the size of the store. The part that depends only on the request's entities
+//! and its principal, action and resource (checks, closure, the scope variables' reach) is
+//! kept per distinct request in a bounded cache of the loaded set, keyed by the content of
+//! the request's entities, so a caller seen before costs two hash lookups and a comparison;
+//! a reload starts a new cache with the new store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cedar_policy::{Entities, Entity, EntityUid, Schema};
 
 use super::reach::entity_refs;
 
+/// Most slices kept per loaded set; the cache is emptied when it is full.
+const CACHED_SLICES: usize = 4096;
+
 /// The static entities of a loaded set, with the entity uids each one's attributes and tags
-/// hold.
+/// hold, and the slices of recent requests.
 #[derive(Debug)]
 pub(crate) struct StaticEntities {
     entities: Entities,
     /// Only entities whose attributes or tags hold entity uids are listed.
     refs: HashMap<EntityUid, Box<[EntityUid]>>,
+    cache: Mutex<HashMap<SliceKey, Arc<Entities>>>,
 }
 
 impl StaticEntities {
@@ -59,114 +76,179 @@ impl StaticEntities {
                 (!refs.is_empty()).then(|| (entity.uid(), refs.into_boxed_slice()))
             })
             .collect();
-        Self { entities, refs }
+        Self {
+            entities,
+            refs,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The whole store, for requests that bring no entities.
     pub(crate) fn entities(&self) -> &Entities {
         &self.entities
     }
+
+    /// The slice for a request that brings `added` and names `uids` (principal, action,
+    /// resource): the request's entities checked and merged as the whole store would merge
+    /// them, with everything the scope variables reach.
+    ///
+    /// # Errors
+    /// Cedar's message when an entity does not conform to the schema, conflicts with a
+    /// static entity or another request entity, or makes the hierarchy cyclic.
+    pub(crate) fn slice(
+        &self,
+        added: Vec<Entity>,
+        uids: [&EntityUid; 3],
+        schema: Option<&Schema>,
+    ) -> Result<Arc<Entities>, String> {
+        let key = SliceKey {
+            entities: added.into_iter().map(ByContent).collect(),
+            uids: uids.map(Clone::clone),
+        };
+        if let Some(slice) = self.cached().get(&key) {
+            return Ok(slice.clone());
+        }
+        let mut slicer = Slicer::new(self, &key.entities, schema)?;
+        slicer.pending.extend(key.uids.iter().cloned());
+        slicer.drain(None);
+        let slice =
+            Arc::new(Entities::from_entities(slicer.picked, None).map_err(|e| e.to_string())?);
+        let mut cache = self.cached();
+        if cache.len() >= CACHED_SLICES {
+            cache.clear();
+        }
+        cache.insert(key, slice.clone());
+        Ok(slice)
+    }
+
+    /// `slice` with the entities `uids` reach that it does not hold yet, or `None` when it
+    /// holds them all.
+    ///
+    /// # Errors
+    /// Cedar's message if closing the wider slice fails (it cannot: the entities added are
+    /// static and the slice already holds every request entity).
+    pub(crate) fn widen<'u>(
+        &self,
+        slice: &Entities,
+        uids: impl IntoIterator<Item = &'u EntityUid>,
+    ) -> Result<Option<Entities>, String> {
+        let mut slicer = Slicer {
+            store: self,
+            seen: HashSet::new(),
+            picked: Vec::new(),
+            pending: uids.into_iter().cloned().collect(),
+        };
+        slicer.drain(Some(slice));
+        if slicer.picked.is_empty() {
+            return Ok(None);
+        }
+        slice
+            .clone()
+            .add_entities(slicer.picked, None)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<SliceKey, Arc<Entities>>> {
+        // The map holds finished slices only, so a panic elsewhere cannot leave it torn.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// Builds the slice of one request, in rounds: the entities reached since the last round
-/// are added to the slice each time [`Slicer::entities`] is called.
-pub(crate) struct Slicer<'s> {
+/// What a slice of the scope variables depends on besides the loaded set.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SliceKey {
+    entities: Vec<ByContent>,
+    uids: [EntityUid; 3],
+}
+
+/// An entity compared by content: uid, attributes, tags and ancestors, which for a request
+/// entity are its parents (cedar-policy's own equality compares uids only).
+#[derive(Debug)]
+struct ByContent(Entity);
+
+impl PartialEq for ByContent {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.deep_eq(&other.0)
+    }
+}
+
+impl Eq for ByContent {}
+
+impl Hash for ByContent {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.uid().hash(state);
+    }
+}
+
+/// Collects the entities of one slice.
+struct Slicer<'s> {
     store: &'s StaticEntities,
-    /// Uids looked at, and whether the uids their attributes and tags hold were followed.
-    seen: HashMap<EntityUid, bool>,
-    /// Entities reached and not yet added to the slice.
+    /// Uids looked at.
+    seen: HashSet<EntityUid>,
+    /// Entities reached.
     picked: Vec<Entity>,
-    /// Uids to look at, and whether to follow what their attributes and tags hold.
-    pending: Vec<(EntityUid, bool)>,
+    /// Uids to look at.
+    pending: Vec<EntityUid>,
 }
 
 impl<'s> Slicer<'s> {
     /// Checks the request's entities as merging them into the store would (schema,
-    /// duplicates) and starts a slice with those that are not static ones, and the static
-    /// parents of each.
-    pub(crate) fn new(
+    /// duplicates, cycles among them) and starts a slice with those that are not static
+    /// ones, their ancestors and what their attributes and tags hold.
+    fn new(
         store: &'s StaticEntities,
-        added: Vec<Entity>,
+        added: &[ByContent],
         schema: Option<&Schema>,
     ) -> Result<Self, String> {
         // Merging checks each entity against the schema and refuses duplicates and cycles
         // among the request's entities; closing them alone does the same, and gives each
         // one's ancestors among them and its parents.
         let closed = Entities::empty()
-            .add_entities(added.iter().cloned(), schema)
+            .add_entities(added.iter().map(|entity| entity.0.clone()), schema)
             .map_err(|e| e.to_string())?;
         let mut slicer = Self {
             store,
-            seen: HashMap::new(),
+            seen: HashSet::new(),
             picked: Vec::new(),
             pending: Vec::new(),
         };
         let mut request: HashMap<EntityUid, usize> = HashMap::new();
-        for entity in added {
+        for ByContent(entity) in added {
             let uid = entity.uid();
             let occupant = store
                 .entities
                 .get(&uid)
                 .or_else(|| request.get(&uid).and_then(|&i| slicer.picked.get(i)));
             match occupant {
-                Some(occupant) if occupant.deep_eq(&entity) => {}
+                Some(occupant) if occupant.deep_eq(entity) => {}
                 Some(_) => return Err(format!("duplicate entity entry `{uid}`")),
                 None => {
                     let ancestors = closed.ancestors(&uid).into_iter().flatten();
-                    slicer
-                        .pending
-                        .extend(ancestors.map(|uid| (uid.clone(), false)));
-                    slicer
-                        .pending
-                        .extend(entity_refs(&entity).into_iter().map(|uid| (uid, true)));
-                    slicer.seen.insert(uid.clone(), true);
+                    slicer.pending.extend(ancestors.cloned());
+                    slicer.pending.extend(entity_refs(entity));
+                    slicer.seen.insert(uid.clone());
                     request.insert(uid, slicer.picked.len());
-                    slicer.picked.push(entity);
+                    slicer.picked.push(entity.clone());
                 }
             }
         }
         Ok(slicer)
     }
 
-    /// Puts the entities of `uids` in the slice, with every entity their attributes and tags
-    /// lead to.
-    pub(crate) fn reach<'u>(&mut self, uids: impl IntoIterator<Item = &'u EntityUid>) {
-        self.pending
-            .extend(uids.into_iter().map(|uid| (uid.clone(), true)));
-    }
-
-    /// The slice so far: `base` (the slice of the previous round) with the entities reached
-    /// since, closed.
-    ///
-    /// # Errors
-    /// Cedar's message when the request's entities make the hierarchy cyclic.
-    pub(crate) fn entities(&mut self, base: Option<Entities>) -> Result<Entities, String> {
-        self.drain();
-        let picked = std::mem::take(&mut self.picked);
-        match base {
-            None => Entities::from_entities(picked, None),
-            Some(base) if picked.is_empty() => Ok(base),
-            Some(base) => base.add_entities(picked, None),
-        }
-        .map_err(|e| e.to_string())
-    }
-
-    fn drain(&mut self) {
-        while let Some((uid, follow)) = self.pending.pop() {
-            let before = self.seen.get(&uid).copied();
-            if before == Some(true) || (before.is_some() && !follow) {
+    /// Picks the static entities of the pending uids and of every uid their attributes and
+    /// tags lead to, except those `held` already.
+    fn drain(&mut self, held: Option<&Entities>) {
+        while let Some(uid) = self.pending.pop() {
+            if held.is_some_and(|held| held.get(&uid).is_some()) || !self.seen.insert(uid.clone()) {
                 continue;
             }
-            if before.is_none()
-                && let Some(entity) = self.store.entities.get(&uid)
-            {
+            if let Some(entity) = self.store.entities.get(&uid) {
                 self.picked.push(entity.clone());
             }
-            if follow && let Some(refs) = self.store.refs.get(&uid) {
-                self.pending
-                    .extend(refs.iter().map(|uid| (uid.clone(), true)));
+            if let Some(refs) = self.store.refs.get(&uid) {
+                self.pending.extend(refs.iter().cloned());
             }
-            self.seen.insert(uid, follow);
         }
     }
 }

@@ -110,7 +110,31 @@ pub(crate) fn world(rng: &mut Rng) -> World {
     let schema = with_schema.then(|| schema(rng, tags, &memberships));
     let entities = static_entities(rng, with_schema, tags, &memberships);
     let policies = (0..3 + rng.below(14)).map(|i| policy(rng, i)).collect();
-    let requests = (0..6).map(|_| request(rng, &entities, tags)).collect();
+    let mut requests: Vec<GenRequest> = (0..6).map(|_| request(rng, &entities, tags)).collect();
+    // Requests that bring the same entities with other uids or context share the engine's
+    // cached slice of the first: the cache must tell them apart exactly.
+    for i in (1..requests.len()).step_by(2) {
+        match rng.below(4) {
+            0 | 1 => {
+                requests[i].entities = requests[i - 1].entities.clone();
+                requests[i].closed_duplicate = requests[i - 1].closed_duplicate;
+            }
+            // The same request but for one attribute of one of its entities.
+            2 if !requests[i - 1].entities.is_empty() => {
+                let (before, after) = requests.split_at_mut(i);
+                let (first, second) = (&before[i - 1], &mut after[0]);
+                second.principal = first.principal.clone();
+                second.action = first.action.clone();
+                second.resource = first.resource.clone();
+                second.context = first.context.clone();
+                second.entities = first.entities.clone();
+                second.closed_duplicate = None;
+                let changed = rng.below(second.entities.len());
+                second.entities[changed]["attrs"]["level"] = json!(5 + rng.below(3));
+            }
+            _ => {}
+        }
+    }
     World {
         schema,
         entities,
