@@ -1,6 +1,5 @@
 //! The engine: the loaded policy set behind an atomic pointer, and the decision procedure.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -9,7 +8,7 @@ use cedar_policy::{Authorizer, PolicySet, Schema};
 
 use super::decision::{Decision, DenyCause, Details, Shadow};
 use super::error::{DecisionError, PolicyError};
-use super::index::PolicyIndex;
+use super::index::{PolicyIndex, Selected};
 use super::issuers::IssuerNamespaceError;
 use super::principal::PrincipalMapping;
 use super::provider::{EntityProvider, entities_or_panic_error};
@@ -378,7 +377,7 @@ impl PolicyEngine {
                 let (cedar_request, entities) = (&prepared.request, prepared.entities.as_ref());
                 let response = self.shared.authorizer.is_authorized(
                     cedar_request,
-                    &prepared.policies,
+                    prepared.policies.policies(),
                     entities,
                 );
                 let allowed = self.apply(&response, &mut details);
@@ -597,7 +596,7 @@ impl PolicyEngine {
 /// entities to evaluate it with.
 struct Prepared<'a> {
     request: cedar_policy::Request,
-    policies: Cow<'a, PolicySet>,
+    policies: Selected<'a>,
     entities: Store<'a>,
 }
 
@@ -636,7 +635,7 @@ fn prepare<'a>(
         let selected = select(snapshot.entities.entities());
         return Ok(Prepared {
             request,
-            policies: selected.policies,
+            policies: selected,
             entities: Store::Static(snapshot.entities.entities()),
         });
     }
@@ -650,10 +649,10 @@ fn prepare<'a>(
         .map_err(invalid)?;
     let selected = select(&slice);
     let mut reached: Vec<&cedar_policy::EntityUid> = Vec::new();
-    for reads in [&selected.reads, &snapshot.shadow_reads] {
+    for reads in [selected.reads(), &snapshot.shadow_reads] {
         reached.extend(reads.literals.iter());
     }
-    let held = if selected.reads.context || snapshot.shadow_reads.context {
+    let held = if selected.reads().context || snapshot.shadow_reads.context {
         request.context().map(context_refs).unwrap_or_default()
     } else {
         Vec::new()
@@ -665,7 +664,7 @@ fn prepare<'a>(
     };
     Ok(Prepared {
         request,
-        policies: selected.policies,
+        policies: selected,
         entities,
     })
 }

@@ -17,8 +17,8 @@
 //! checked against their whole scope exactly as Cedar evaluates it. Linked policies are
 //! filed by their linked values (cedar-policy resolves them in the constraint accessors).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cedar_policy::{
     ActionConstraint, Entities, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint,
@@ -38,12 +38,42 @@ pub(crate) struct PolicyIndex {
     unkeyed: Vec<usize>,
     /// What the conditions of all policies read, for when the whole set is evaluated.
     all_reads: Reads,
+    /// The subsets built for recent requests, by the positions of their policies.
+    subsets: Mutex<HashMap<Box<[usize]>, Arc<Subset>>>,
+}
+
+/// Most subsets kept per loaded set; the cache is emptied when it is full.
+const CACHED_SUBSETS: usize = 4096;
+
+/// Some policies of the set, and what their conditions read.
+#[derive(Debug)]
+pub(crate) struct Subset {
+    policies: PolicySet,
+    reads: Reads,
 }
 
 /// The policies a request is evaluated against, and what their conditions read.
-pub(crate) struct Selected<'a> {
-    pub(crate) policies: Cow<'a, PolicySet>,
-    pub(crate) reads: Reads,
+pub(crate) enum Selected<'a> {
+    /// Every policy matches (or a subset could not be built).
+    Whole(&'a PolicySet, &'a Reads),
+    /// The policies that match.
+    Part(Arc<Subset>),
+}
+
+impl Selected<'_> {
+    pub(crate) fn policies(&self) -> &PolicySet {
+        match self {
+            Self::Whole(policies, _) => policies,
+            Self::Part(subset) => &subset.policies,
+        }
+    }
+
+    pub(crate) fn reads(&self) -> &Reads {
+        match self {
+            Self::Whole(_, reads) => reads,
+            Self::Part(subset) => &subset.reads,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -74,6 +104,7 @@ impl PolicyIndex {
             by_action: HashMap::new(),
             unkeyed: Vec::new(),
             all_reads: Reads::default(),
+            subsets: Mutex::new(HashMap::new()),
         };
         let mut literals = Vec::new();
         for (position, policy) in set.policies().enumerate() {
@@ -129,7 +160,7 @@ impl PolicyIndex {
     /// The policies whose scope matches a request for `principal`, `action` and `resource`,
     /// whose ancestors are those in `entities`.
     pub(crate) fn select<'a>(
-        &self,
+        &'a self,
         full: &'a PolicySet,
         principal: &EntityUid,
         action: &EntityUid,
@@ -151,38 +182,46 @@ impl PolicyIndex {
         }
         found.sort_unstable();
         found.dedup();
-        let matching: Vec<&Indexed> = found
-            .iter()
-            .filter_map(|&position| self.policies.get(position))
-            .filter(|indexed| indexed.matches(principal, action, resource, entities))
-            .collect();
-        if matching.len() == self.policies.len() {
-            return self.whole(full);
+        found.retain(|&position| {
+            self.policies
+                .get(position)
+                .is_some_and(|indexed| indexed.matches(principal, action, resource, entities))
+        });
+        if found.len() == self.policies.len() {
+            return Selected::Whole(full, &self.all_reads);
         }
-        let mut set = PolicySet::new();
+        let found = found.into_boxed_slice();
+        if let Some(subset) = self.cached().get(&found) {
+            return Selected::Part(subset.clone());
+        }
+        let mut policies = PolicySet::new();
         let mut reads = Reads::default();
         let mut literals = Vec::new();
-        for indexed in matching {
+        for indexed in found
+            .iter()
+            .filter_map(|&position| self.policies.get(position))
+        {
             // Only a linked policy cannot be added on its own; then the whole set is
             // evaluated, which decides the same.
-            if set.add(indexed.policy.clone()).is_err() {
-                return self.whole(full);
+            if policies.add(indexed.policy.clone()).is_err() {
+                return Selected::Whole(full, &self.all_reads);
             }
             literals.extend(indexed.reads.literals.iter().cloned());
             reads.context |= indexed.reads.context;
         }
         reads.literals = literals.into();
-        Selected {
-            policies: Cow::Owned(set),
-            reads,
+        let subset = Arc::new(Subset { policies, reads });
+        let mut cache = self.cached();
+        if cache.len() >= CACHED_SUBSETS {
+            cache.clear();
         }
+        cache.insert(found, subset.clone());
+        Selected::Part(subset)
     }
 
-    fn whole<'a>(&self, full: &'a PolicySet) -> Selected<'a> {
-        Selected {
-            policies: Cow::Borrowed(full),
-            reads: self.all_reads.clone(),
-        }
+    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[usize]>, Arc<Subset>>> {
+        // The map holds finished subsets only, so a panic elsewhere cannot leave it torn.
+        self.subsets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What the conditions of all policies read.
