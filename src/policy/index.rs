@@ -18,13 +18,14 @@
 //! filed by their linked values (cedar-policy resolves them in the constraint accessors).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use cedar_policy::{
     ActionConstraint, Entities, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint,
     ResourceConstraint,
 };
 
+use super::cache::Bounded;
 use super::reach::Reads;
 
 /// The policies of a set by the keys of their scopes, with what their conditions read.
@@ -39,11 +40,8 @@ pub(crate) struct PolicyIndex {
     /// What the conditions of all policies read, for when the whole set is evaluated.
     all_reads: Reads,
     /// The subsets built for recent requests, by the positions of their policies.
-    subsets: Mutex<HashMap<Box<[usize]>, Arc<Subset>>>,
+    subsets: Bounded<Box<[usize]>, Subset>,
 }
-
-/// Most subsets kept per loaded set; the cache is emptied when it is full.
-const CACHED_SUBSETS: usize = 4096;
 
 /// Some policies of the set, and what their conditions read.
 #[derive(Debug)]
@@ -104,7 +102,7 @@ impl PolicyIndex {
             by_action: HashMap::new(),
             unkeyed: Vec::new(),
             all_reads: Reads::default(),
-            subsets: Mutex::new(HashMap::new()),
+            subsets: Bounded::new(),
         };
         let mut literals = Vec::new();
         for (position, policy) in set.policies().enumerate() {
@@ -191,8 +189,8 @@ impl PolicyIndex {
             return Selected::Whole(full, &self.all_reads);
         }
         let found = found.into_boxed_slice();
-        if let Some(subset) = self.cached().get(&found) {
-            return Selected::Part(subset.clone());
+        if let Some(subset) = self.subsets.get(&found) {
+            return Selected::Part(subset);
         }
         let mut policies = PolicySet::new();
         let mut reads = Reads::default();
@@ -211,17 +209,9 @@ impl PolicyIndex {
         }
         reads.literals = literals.into();
         let subset = Arc::new(Subset { policies, reads });
-        let mut cache = self.cached();
-        if cache.len() >= CACHED_SUBSETS {
-            cache.clear();
-        }
-        cache.insert(found, subset.clone());
+        let weight = found.len();
+        self.subsets.insert(found, subset.clone(), weight);
         Selected::Part(subset)
-    }
-
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[usize]>, Arc<Subset>>> {
-        // The map holds finished subsets only, so a panic elsewhere cannot leave it torn.
-        self.subsets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What the conditions of all policies read.

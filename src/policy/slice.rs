@@ -48,14 +48,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use cedar_policy::{Entities, Entity, EntityUid, Schema};
 
+use super::cache::Bounded;
 use super::reach::entity_refs;
-
-/// Most slices kept per loaded set; the cache is emptied when it is full.
-const CACHED_SLICES: usize = 4096;
 
 /// The static entities of a loaded set, with the entity uids each one's attributes and tags
 /// hold, and the slices of recent requests.
@@ -64,7 +62,7 @@ pub(crate) struct StaticEntities {
     entities: Entities,
     /// Only entities whose attributes or tags hold entity uids are listed.
     refs: HashMap<EntityUid, Box<[EntityUid]>>,
-    cache: Mutex<HashMap<SliceKey, Arc<Entities>>>,
+    cache: Bounded<SliceKey, Entities>,
 }
 
 impl StaticEntities {
@@ -79,7 +77,7 @@ impl StaticEntities {
         Self {
             entities,
             refs,
-            cache: Mutex::new(HashMap::new()),
+            cache: Bounded::new(),
         }
     }
 
@@ -105,19 +103,16 @@ impl StaticEntities {
             entities: added.into_iter().map(ByContent).collect(),
             uids: uids.map(Clone::clone),
         };
-        if let Some(slice) = self.cached().get(&key) {
-            return Ok(slice.clone());
+        if let Some(slice) = self.cache.get(&key) {
+            return Ok(slice);
         }
         let mut slicer = Slicer::new(self, &key.entities, schema)?;
         slicer.pending.extend(key.uids.iter().cloned());
         slicer.drain(None);
         let slice =
             Arc::new(Entities::from_entities(slicer.picked, None).map_err(|e| e.to_string())?);
-        let mut cache = self.cached();
-        if cache.len() >= CACHED_SLICES {
-            cache.clear();
-        }
-        cache.insert(key, slice.clone());
+        let weight = slice.len() + key.entities.len();
+        self.cache.insert(key, slice.clone(), weight);
         Ok(slice)
     }
 
@@ -147,11 +142,6 @@ impl StaticEntities {
             .add_entities(slicer.picked, None)
             .map(Some)
             .map_err(|e| e.to_string())
-    }
-
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<SliceKey, Arc<Entities>>> {
-        // The map holds finished slices only, so a panic elsewhere cannot leave it torn.
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
