@@ -1,18 +1,20 @@
 //! The engine: the loaded policy set behind an atomic pointer, and the decision procedure.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use cedar_policy::{ActionConstraint, Authorizer, PolicySet, Schema};
+use cedar_policy::{Authorizer, PolicySet, Schema};
 
 use super::decision::{Decision, DenyCause, Details, Shadow};
 use super::error::{DecisionError, PolicyError};
+use super::index::{PolicyIndex, Selected};
 use super::issuers::IssuerNamespaceError;
 use super::principal::PrincipalMapping;
 use super::provider::{EntityProvider, entities_or_panic_error};
+use super::reach::{Reads, context_refs};
 use super::read::Texts;
+use super::slice::StaticEntities;
 use super::source::{self, EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
 use crate::caller::Caller;
@@ -125,88 +127,31 @@ struct Shared {
 struct Snapshot {
     generation: u64,
     policies: PolicySet,
-    /// The policies split by the action their scope names, when that is possible.
-    sliced: Option<Sliced>,
+    /// The policies by their scopes, so that a request is evaluated only against those that
+    /// can match it.
+    index: PolicyIndex,
     shadow: Option<PolicySet>,
+    /// What the candidate set's conditions read, for the entity slice.
+    shadow_reads: Reads,
     schema: Option<Schema>,
-    entities: cedar_policy::Entities,
+    entities: StaticEntities,
 }
 
 impl Snapshot {
     fn new(loaded: Loaded, generation: u64) -> Self {
         Self {
             generation,
-            sliced: Sliced::new(&loaded.policies),
+            index: PolicyIndex::new(&loaded.policies),
             policies: loaded.policies,
+            shadow_reads: loaded
+                .shadow
+                .as_ref()
+                .map(|set| PolicyIndex::new(set).all_reads().clone())
+                .unwrap_or_default(),
             shadow: loaded.shadow,
             schema: loaded.schema,
-            entities: loaded.entities,
+            entities: StaticEntities::new(loaded.entities),
         }
-    }
-}
-
-impl Snapshot {
-    /// The policies that can apply to a request for `action`.
-    fn policies_for(&self, action: Option<&cedar_policy::EntityUid>) -> &PolicySet {
-        match (&self.sliced, action) {
-            (Some(sliced), Some(action)) => sliced.by_action.get(action).unwrap_or(&sliced.rest),
-            _ => &self.policies,
-        }
-    }
-}
-
-/// A policy set split by action, so that a request is evaluated only against the policies
-/// whose scope can match its action.
-///
-/// Cedar evaluates every policy of the set it is given, and a policy's scope is the first
-/// conjunct of its condition: a policy scoped to `action == Action::"a"` is false, without
-/// evaluating its `when`/`unless` clauses or raising errors, for any other action. Leaving it
-/// out for other actions therefore changes no decision, no determining policy and no error,
-/// and at a hundred policies over many actions it divides the evaluation cost. Policies
-/// scoped to `action in [...]` (whose meaning depends on the action hierarchy) or to any
-/// action go into every slice; sets with templates are not sliced.
-#[derive(Debug)]
-struct Sliced {
-    by_action: HashMap<cedar_policy::EntityUid, PolicySet>,
-    /// The policies that apply to any action; the set for actions no policy names.
-    rest: PolicySet,
-}
-
-impl Sliced {
-    fn new(policies: &PolicySet) -> Option<Self> {
-        if policies.templates().next().is_some() {
-            return None;
-        }
-        let mut named: HashMap<cedar_policy::EntityUid, Vec<&cedar_policy::Policy>> =
-            HashMap::new();
-        let mut rest = Vec::new();
-        for policy in policies.policies() {
-            if !policy.is_static() {
-                return None;
-            }
-            match policy.action_constraint() {
-                ActionConstraint::Eq(action) => named.entry(action).or_default().push(policy),
-                _ => rest.push(policy),
-            }
-        }
-        if named.is_empty() {
-            return None;
-        }
-        let set_of = |extra: &[&cedar_policy::Policy]| -> Option<PolicySet> {
-            let mut set = PolicySet::new();
-            for policy in rest.iter().chain(extra) {
-                set.add((*policy).clone()).ok()?;
-            }
-            Some(set)
-        };
-        let mut by_action = HashMap::with_capacity(named.len());
-        for (action, own) in &named {
-            by_action.insert(action.clone(), set_of(own)?);
-        }
-        Some(Self {
-            by_action,
-            rest: set_of(&[])?,
-        })
     }
 }
 
@@ -395,8 +340,12 @@ impl PolicyEngine {
     /// Decides one request.
     ///
     /// Everything expensive happened at load time; this converts the context (against the
-    /// schema), adds the request's entities to the static ones (copying the static entity
-    /// map when there are request entities), and evaluates. Any failure denies.
+    /// schema), picks the policies whose scope matches the request from an index, and
+    /// evaluates them. A request that brings entities is evaluated against a slice of the
+    /// static entities that holds everything the evaluation can read, with the request's
+    /// entities, instead of a copy of the whole store; the decision, its determining
+    /// policies and its errors are Cedar's on the whole set and the merged store. Any
+    /// failure denies.
     pub fn authorize_request(&self, request: Request) -> Decision {
         let start = Instant::now();
         let snapshot = self.shared.current.load();
@@ -424,11 +373,11 @@ impl PolicyEngine {
                 details.errors.push(error);
                 false
             }
-            Ok((cedar_request, merged)) => {
-                let entities = merged.as_ref().unwrap_or(&snapshot.entities);
+            Ok(prepared) => {
+                let (cedar_request, entities) = (&prepared.request, prepared.entities.as_ref());
                 let response = self.shared.authorizer.is_authorized(
-                    &cedar_request,
-                    snapshot.policies_for(cedar_request.action()),
+                    cedar_request,
+                    prepared.policies.policies(),
                     entities,
                 );
                 let allowed = self.apply(&response, &mut details);
@@ -436,7 +385,7 @@ impl PolicyEngine {
                     let response =
                         self.shared
                             .authorizer
-                            .is_authorized(&cedar_request, candidate, entities);
+                            .is_authorized(cedar_request, candidate, entities);
                     details.shadow = Some(self.shadow_of(&response));
                 }
                 allowed
@@ -643,17 +592,24 @@ impl PolicyEngine {
     }
 }
 
-type Prepared = (cedar_policy::Request, Option<cedar_policy::Entities>);
+/// A request ready for Cedar: the request, the policies whose scope matches it and the
+/// entities to evaluate it with.
+struct Prepared<'a> {
+    request: cedar_policy::Request,
+    policies: Selected<'a>,
+    entities: Store<'a>,
+}
 
-/// Builds the Cedar request and, when the request brings entities, the merged entity store.
-fn prepare(
-    snapshot: &Snapshot,
+/// Builds the Cedar request, selects its policies, and, when the request brings entities,
+/// the slice of entities it is evaluated with (see `slice.rs`).
+fn prepare<'a>(
+    snapshot: &'a Snapshot,
     principal: &EntityUid,
     action: &EntityUid,
     resource: &EntityUid,
     context: Context,
     entities: Entities,
-) -> Result<Prepared, DecisionError> {
+) -> Result<Prepared<'a>, DecisionError> {
     let schema = snapshot.schema.as_ref();
     let context = context
         .into_cedar(schema.map(|s| (s, action.as_cedar())))
@@ -668,20 +624,69 @@ fn prepare(
     .map_err(|e| DecisionError::InvalidRequest {
         message: e.to_string(),
     })?;
+    let uids = [principal.as_cedar(), action.as_cedar(), resource.as_cedar()];
+    let select = |entities: &cedar_policy::Entities| {
+        let [principal, action, resource] = uids;
+        snapshot
+            .index
+            .select(&snapshot.policies, principal, action, resource, entities)
+    };
     if entities.is_empty() {
-        return Ok((request, None));
+        let selected = select(snapshot.entities.entities());
+        return Ok(Prepared {
+            request,
+            policies: selected,
+            entities: Store::Static(snapshot.entities.entities()),
+        });
     }
-    let added = entities
-        .resolve(schema)
-        .map_err(|message| DecisionError::InvalidEntities { message })?;
-    let merged = snapshot
+    let invalid = |message| DecisionError::InvalidEntities { message };
+    let added = entities.resolve(schema).map_err(invalid)?;
+    // The scope variables first: the policies are selected with their ancestors in the
+    // slice, and what the selected policies read is added to it next.
+    let slice = snapshot
         .entities
-        .clone()
-        .add_entities(added, schema)
-        .map_err(|e| DecisionError::InvalidEntities {
-            message: e.to_string(),
-        })?;
-    Ok((request, Some(merged)))
+        .slice(added, uids, schema)
+        .map_err(invalid)?;
+    let selected = select(&slice);
+    let mut reached: Vec<&cedar_policy::EntityUid> = Vec::new();
+    for reads in [selected.reads(), &snapshot.shadow_reads] {
+        reached.extend(reads.literals.iter());
+    }
+    let held = if selected.reads().context || snapshot.shadow_reads.context {
+        request.context().map(context_refs).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    reached.extend(held.iter());
+    let entities = match snapshot.entities.widen(&slice, reached).map_err(invalid)? {
+        Some(wider) => Store::Owned(wider),
+        None => Store::Shared(slice),
+    };
+    Ok(Prepared {
+        request,
+        policies: selected,
+        entities,
+    })
+}
+
+/// The entities a request is evaluated with.
+enum Store<'a> {
+    /// The static store, for a request without entities of its own.
+    Static(&'a cedar_policy::Entities),
+    /// A slice kept for requests like this one.
+    Shared(Arc<cedar_policy::Entities>),
+    /// A slice built for this request only.
+    Owned(cedar_policy::Entities),
+}
+
+impl AsRef<cedar_policy::Entities> for Store<'_> {
+    fn as_ref(&self) -> &cedar_policy::Entities {
+        match self {
+            Self::Static(entities) => entities,
+            Self::Shared(entities) => entities,
+            Self::Owned(entities) => entities,
+        }
+    }
 }
 
 fn sorted_ids<'a>(ids: impl Iterator<Item = &'a cedar_policy::PolicyId>) -> Vec<PolicyId> {

@@ -42,17 +42,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cache;
 pub mod cedar;
 mod decision;
 mod engine;
 mod error;
 mod http;
+mod index;
 mod issuers;
 mod layer;
 mod nesting;
 mod principal;
 mod provider;
+mod reach;
 mod read;
+mod slice;
 mod source;
 mod values;
 mod watch;

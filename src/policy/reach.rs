@@ -1,0 +1,231 @@
+//! Which entities an evaluation can read: the entity literals of a policy's conditions that
+//! Cedar may dereference, whether the conditions read the context, and the entity uids held
+//! in Cedar values (attributes, tags, context fields).
+//!
+//! Cedar reads an entity from the store in exactly three ways: an attribute or tag access
+//! (`e.a`, `e has a`, `e.getTag(t)`, `e.hasTag(t)`) and the left side of `in`, which reads the
+//! entity's ancestors. The entity being read is a value of the expression, and a value of
+//! entity type can only come from the request's principal, action or resource, from the
+//! context, from an entity literal in a policy, or from an attribute or tag of an entity
+//! already read (Cedar has no expression that yields an entity's parents). The entity slice
+//! of a request (see `slice.rs`) is built from exactly those sources; this module finds them.
+
+use std::str::FromStr;
+
+use cedar_policy::{EntityId, EntityTypeName, EntityUid, EvalResult, Policy};
+use serde_json::Value;
+
+/// What a policy's `when`/`unless` conditions can read besides the request's principal,
+/// action and resource.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reads {
+    /// Entity literals that may be dereferenced. Literals that Cedar only compares (`==`,
+    /// `!=`) or tests membership against (the right side of `in`, `is .. in`) are left out:
+    /// Cedar never looks them up in the store.
+    pub(crate) literals: Box<[EntityUid]>,
+    /// Whether the conditions mention `context`.
+    pub(crate) context: bool,
+}
+
+impl Reads {
+    /// What `policy`'s conditions can read. The scope is not looked at: its literals are
+    /// only compared or on the right of `in`, and its variables are always in the slice.
+    pub(crate) fn of(policy: &Policy) -> Self {
+        if !policy.has_non_scope_constraint() {
+            return Self::default();
+        }
+        let walked = policy.to_json().ok().and_then(|json| {
+            let mut walk = Walk::default();
+            let conditions = json.get("conditions")?;
+            walk.expression(conditions)?;
+            walk.context = mentions_context(conditions);
+            Some(walk)
+        });
+        match walked {
+            Some(walk) => Self {
+                literals: walk.literals.into(),
+                context: walk.context,
+            },
+            // A policy the walk cannot read is taken to read every literal it holds and the
+            // context: more entities in the slice, never fewer.
+            None => Self {
+                literals: policy.entity_literals().into(),
+                context: true,
+            },
+        }
+    }
+}
+
+/// A walk over the JSON form (EST) of a policy's conditions.
+#[derive(Default)]
+struct Walk {
+    literals: Vec<EntityUid>,
+    context: bool,
+}
+
+impl Walk {
+    /// Walks any part of an expression; `None` when a literal cannot be read back.
+    fn expression(&mut self, node: &Value) -> Option<()> {
+        match node {
+            Value::Array(items) => {
+                for item in items {
+                    self.expression(item)?;
+                }
+            }
+            Value::Object(fields) => {
+                for (key, inner) in fields {
+                    match (key.as_str(), inner) {
+                        ("Value", value) => self.value(value)?,
+                        ("in" | "==" | "!=", Value::Object(operands))
+                            if operands.contains_key("left") && operands.contains_key("right") =>
+                        {
+                            let symmetric = key != "in";
+                            for (side, operand) in operands {
+                                let compared = side == "right" || symmetric;
+                                if !(compared && only_literals(operand)) {
+                                    self.expression(operand)?;
+                                }
+                            }
+                        }
+                        ("is", Value::Object(operands))
+                            if operands.contains_key("left")
+                                && operands.contains_key("entity_type") =>
+                        {
+                            for (side, operand) in operands {
+                                if !(side == "in" && only_literals(operand)) {
+                                    self.expression(operand)?;
+                                }
+                            }
+                        }
+                        _ => self.expression(inner)?,
+                    }
+                }
+            }
+            _ => {}
+        }
+        Some(())
+    }
+
+    /// Collects the entity uids of a literal value (`__entity` escapes at any depth).
+    fn value(&mut self, value: &Value) -> Option<()> {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    self.value(item)?;
+                }
+            }
+            Value::Object(fields) => match fields.get("__entity") {
+                Some(escape) if fields.len() == 1 => self.literals.push(uid_of(escape)?),
+                _ => {
+                    for inner in fields.values() {
+                        self.value(inner)?;
+                    }
+                }
+            },
+            _ => {}
+        }
+        Some(())
+    }
+}
+
+/// Whether `{"Var": "context"}` appears anywhere (also inside record literals, where a key
+/// may be spelled like an operator: a false positive only adds entities).
+fn mentions_context(node: &Value) -> bool {
+    match node {
+        Value::Array(items) => items.iter().any(mentions_context),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, inner)| (key == "Var" && inner == "context") || mentions_context(inner)),
+        _ => false,
+    }
+}
+
+/// Whether an operand is a literal, or a set of literals, that Cedar only compares.
+fn only_literals(operand: &Value) -> bool {
+    let is_literal = |node: &Value| {
+        node.as_object()
+            .is_some_and(|f| f.len() == 1 && f.contains_key("Value"))
+    };
+    match operand.get("Set") {
+        Some(Value::Array(items)) if operand.as_object().is_some_and(|f| f.len() == 1) => {
+            items.iter().all(is_literal)
+        }
+        _ => is_literal(operand),
+    }
+}
+
+fn uid_of(escape: &Value) -> Option<EntityUid> {
+    let type_name = EntityTypeName::from_str(escape.get("type")?.as_str()?).ok()?;
+    let id = escape.get("id")?.as_str()?;
+    Some(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(id),
+    ))
+}
+
+/// Pushes every entity uid held in `value` (in sets and records at any depth).
+pub(crate) fn uids_in(value: &EvalResult, out: &mut Vec<EntityUid>) {
+    match value {
+        EvalResult::EntityUid(uid) => out.push(uid.clone()),
+        EvalResult::Set(set) => set.iter().for_each(|item| uids_in(item, out)),
+        EvalResult::Record(record) => record.iter().for_each(|(_, item)| uids_in(item, out)),
+        EvalResult::Bool(_)
+        | EvalResult::Long(_)
+        | EvalResult::String(_)
+        | EvalResult::ExtensionValue(_) => {}
+    }
+}
+
+/// The entity uids an entity's attributes and tags hold.
+pub(crate) fn entity_refs(entity: &cedar_policy::Entity) -> Vec<EntityUid> {
+    let mut out = Vec::new();
+    for (_, value) in entity.attrs().chain(entity.tags()) {
+        if let Ok(value) = value {
+            uids_in(&value, &mut out);
+        }
+    }
+    out
+}
+
+/// The entity uids a context holds.
+pub(crate) fn context_refs(context: &cedar_policy::Context) -> Vec<EntityUid> {
+    let mut out = Vec::new();
+    for (key, _) in context.clone() {
+        if let Some(value) = context.get(&key) {
+            uids_in(&value, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reads(text: &str) -> (Vec<String>, bool) {
+        let policy = Policy::from_str(text).unwrap();
+        let reads = Reads::of(&policy);
+        let mut literals: Vec<String> = reads.literals.iter().map(ToString::to_string).collect();
+        literals.sort();
+        (literals, reads.context)
+    }
+
+    #[test]
+    fn compared_literals_are_not_reads_and_dereferenced_ones_are() {
+        let (literals, context) = reads(
+            r#"permit(principal in Group::"scope", action, resource) when {
+                principal in [Group::"a", Group::"b"] && resource == Doc::"c" &&
+                User::"d".level > 1 && [User::"e"].contains(principal) &&
+                principal is User in Group::"f" && Group::"g" in Group::"h"
+            };"#,
+        );
+        assert_eq!(literals, [r#"Group::"g""#, r#"User::"d""#, r#"User::"e""#]);
+        assert!(!context);
+    }
+
+    #[test]
+    fn context_is_seen_at_any_depth() {
+        assert!(reads(r#"permit(principal, action, resource) unless { if true then {a: context.x}.a else false };"#).1);
+        assert!(!reads("permit(principal, action, resource);").1);
+    }
+}
