@@ -43,6 +43,7 @@
 //! ```
 
 mod decision;
+mod direct;
 mod engine;
 mod error;
 mod http;
