@@ -1,5 +1,6 @@
 //! The result of a successful verification: typed standard claims and the header.
 
+use std::any::Any;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +63,8 @@ struct Inner {
     claims: OnceLock<Map<String, Value>>,
     /// Whether the verifier accepted several issuers, so that `iss` told them apart.
     several_issuers: bool,
+    /// What another part of the crate derived from this token alone, and for whom.
+    derived: OnceLock<(u64, Arc<dyn Any + Send + Sync>)>,
 }
 
 impl VerifiedToken {
@@ -156,6 +159,33 @@ impl VerifiedToken {
     pub(crate) fn is_from_several_issuers(&self) -> bool {
         self.inner.several_issuers
     }
+
+    /// A value derived from this token alone by `owner` (a policy engine mapping the token
+    /// to its principal), made once: the token cache hands every request that brings the
+    /// token again this same `VerifiedToken`, so they all reuse it. `owner` must change
+    /// whenever what `make` computes could. The first owner's value is kept; any other
+    /// owner's is made on each call. A failure is not kept.
+    pub(crate) fn derived<T, E>(
+        &self,
+        owner: u64,
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Any + Send + Sync,
+    {
+        if let Some((held, value)) = self.inner.derived.get() {
+            if *held == owner
+                && let Ok(value) = Arc::clone(value).downcast::<T>()
+            {
+                return Ok(value);
+            }
+            return make().map(Arc::new);
+        }
+        let value = Arc::new(make()?);
+        // Another request may have stored its (equal) value first; this one is still right.
+        let _ = self.inner.derived.set((owner, value.clone()));
+        Ok(value)
+    }
 }
 
 /// A [`VerifiedToken`] waiting for its payload bytes.
@@ -196,6 +226,7 @@ impl Pending {
             payload: Vec::new(),
             claims: OnceLock::new(),
             several_issuers: false,
+            derived: OnceLock::new(),
         })
     }
 
