@@ -121,11 +121,13 @@ impl Verifier {
         let payload = decode_part(parts.payload, "payload is not base64url")?;
         // With several issuers the claims must be read first: `iss` picks the keys. With one,
         // they are read only after the signature holds, so a forgery costs no JSON parsing.
-        let (issuer, early_claims) = match inner.issuers.as_slice() {
-            [only] => (only, None),
+        let mut claims = json::RawClaims::default();
+        let read_early = !matches!(inner.issuers.as_slice(), [_]);
+        let issuer = match inner.issuers.as_slice() {
+            [only] => only,
             _ => {
-                let claims = parse_claims(&payload)?;
-                (inner.select_issuer(claims.iss.as_deref())?, Some(claims))
+                read_claims(&payload, &mut claims)?;
+                inner.select_issuer(claims.iss.as_deref())?
             }
         };
         if !issuer.algorithms.contains(alg) {
@@ -138,14 +140,14 @@ impl Verifier {
         if !key.verify(parts.signing_input.as_bytes(), signature) {
             return Err(TokenError::BadSignature);
         }
-        let claims = match early_claims {
-            Some(claims) => claims,
-            None => parse_claims(&payload)?,
-        };
+        if !read_early {
+            read_claims(&payload, &mut claims)?;
+        }
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
-        let verified = Pending::new(&header, alg, claims)
-            .among_several_issuers(inner.issuers.len() > 1)
-            .with_payload(payload);
+        let several_issuers = inner.issuers.len() > 1;
+        let verified = Pending::new(&header, alg, &mut claims, &payload, several_issuers)
+            .with_payload(payload)
+            .ok_or(TokenError::Malformed("bad claims set"))?;
         if let Some(cache) = &inner.cache
             && let Some(index) = inner.issuers.iter().position(|i| std::ptr::eq(i, issuer))
         {
@@ -219,6 +221,10 @@ impl Inner {
 
 fn parse_claims(payload: &[u8]) -> Result<json::RawClaims<'_>, TokenError> {
     json::parse_claims(payload).map_err(|_| TokenError::Malformed("bad claims set"))
+}
+
+fn read_claims<'a>(payload: &'a [u8], claims: &mut json::RawClaims<'a>) -> Result<(), TokenError> {
+    json::parse_claims_into(payload, claims).map_err(|_| TokenError::Malformed("bad claims set"))
 }
 
 impl fmt::Debug for Verifier {
