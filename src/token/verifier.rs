@@ -10,6 +10,7 @@ use super::cache::{Entry, KeysPin, TokenCache};
 use super::claims::{Pending, VerifiedToken};
 use super::clock::{Clock, SystemClock};
 use super::error::{BuilderError, TokenError};
+use super::header::HeaderMemo;
 use super::issuer::{Issuer, PreparedIssuer};
 use super::json;
 
@@ -60,6 +61,7 @@ struct Inner {
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
+    headers: HeaderMemo,
 }
 
 impl Verifier {
@@ -98,10 +100,8 @@ impl Verifier {
             return Ok(token);
         }
         let parts = split(token)?;
-        let mut header_buffer = PartBuffer::new();
-        let header_bytes = header_buffer.decode(parts.header, "header is not base64url")?;
-        let header =
-            json::parse_header(header_bytes).map_err(|_| TokenError::Malformed("bad header"))?;
+        let remembered = inner.headers.read(parts.header)?;
+        let header = remembered.header();
         let alg = Algorithm::from_jose_name(&header.alg).ok_or(TokenError::DisallowedAlgorithm)?;
         if header.crit {
             return Err(TokenError::UnsupportedCrit);
@@ -314,6 +314,7 @@ impl VerifierBuilder {
                 max_token_bytes: self.max_token_bytes,
                 clock: self.clock,
                 cache: (self.cache > 0).then(|| TokenCache::new(self.cache)),
+                headers: HeaderMemo::new(),
             }),
         })
     }
@@ -363,8 +364,8 @@ fn decode_part(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed(what))
 }
 
-/// Room on the stack for a decoded header or signature (an RSA-8192 signature is 1 KiB), so
-/// the common token needs no allocation for them; longer parts go to the heap.
+/// Room on the stack for a decoded signature (an RSA-8192 signature is 1 KiB), so the
+/// common token needs no allocation for it; longer ones go to the heap.
 struct PartBuffer {
     stack: [u8; 1024],
     heap: Vec<u8>,
