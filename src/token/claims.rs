@@ -10,14 +10,15 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Map, Value};
 
 use super::algorithm::Algorithm;
-use super::json::{RawClaims, RawHeader};
+use super::header::Remembered;
+use super::json::RawClaims;
 
 /// The JOSE header fields of a verified token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenHeader {
     alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
+    kid: Option<Arc<str>>,
+    typ: Option<Arc<str>>,
 }
 
 impl TokenHeader {
@@ -246,7 +247,7 @@ impl Pending {
     /// [`Pending::with_payload`] once the borrowed claims are done with;
     /// `several_issuers` when the verifier was configured with several issuers.
     pub(crate) fn new(
-        header: &RawHeader<'_>,
+        header: &Remembered,
         alg: Algorithm,
         claims: &mut RawClaims<'_>,
         payload: &[u8],
@@ -262,12 +263,9 @@ impl Pending {
             .map(text)
             .collect();
         // Made in place: the token's fields are moved only once, into their allocation.
+        let (kid, typ) = header.kid_and_typ();
         Pending(Arc::new(Inner {
-            header: TokenHeader {
-                alg,
-                kid: header.kid.as_deref().map(str::to_owned),
-                typ: header.typ.as_deref().map(str::to_owned),
-            },
+            header: TokenHeader { alg, kid, typ },
             issuer: claims.iss.take().map(text),
             subject: claims.sub.take().map(text),
             audience_texts: claims

@@ -35,8 +35,9 @@ pub(crate) struct HeaderMemo {
 pub(crate) struct Remembered {
     text: Box<str>,
     alg: Box<str>,
-    kid: Option<Box<str>>,
-    typ: Option<Box<str>>,
+    /// Shared with the tokens verified under this header.
+    kid: Option<Arc<str>>,
+    typ: Option<Arc<str>>,
     cty: Option<Box<str>>,
     crit: bool,
 }
@@ -94,29 +95,30 @@ impl Remembered {
             &heap
         };
         let header = json::parse_header(bytes).map_err(|_| TokenError::Malformed("bad header"))?;
-        let owned = |value: Option<Cow<'_, str>>| value.map(|v| v.into());
         Ok(Self {
             text: text.into(),
             alg: header.alg.into(),
-            kid: owned(header.kid),
-            typ: owned(header.typ),
-            cty: owned(header.cty),
+            kid: header.kid.map(Into::into),
+            typ: header.typ.map(Into::into),
+            cty: header.cty.map(Into::into),
             crit: header.crit,
         })
     }
 
     /// The header's members, as the verifier checks them.
     pub(crate) fn header(&self) -> RawHeader<'_> {
-        fn borrowed(value: &Option<Box<str>>) -> Option<Cow<'_, str>> {
-            value.as_deref().map(Cow::Borrowed)
-        }
         RawHeader {
             alg: Cow::Borrowed(&self.alg),
-            kid: borrowed(&self.kid),
-            typ: borrowed(&self.typ),
-            cty: borrowed(&self.cty),
+            kid: self.kid.as_deref().map(Cow::Borrowed),
+            typ: self.typ.as_deref().map(Cow::Borrowed),
+            cty: self.cty.as_deref().map(Cow::Borrowed),
             crit: self.crit,
         }
+    }
+
+    /// `kid` and `typ`, to keep in a verified token.
+    pub(crate) fn kid_and_typ(&self) -> (Option<Arc<str>>, Option<Arc<str>>) {
+        (self.kid.clone(), self.typ.clone())
     }
 }
 

@@ -145,7 +145,7 @@ impl Verifier {
         }
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
         let several_issuers = inner.issuers.len() > 1;
-        let verified = Pending::new(&header, alg, &mut claims, &payload, several_issuers)
+        let verified = Pending::new(&remembered, alg, &mut claims, &payload, several_issuers)
             .with_payload(payload)
             .ok_or(TokenError::Malformed("bad claims set"))?;
         if let Some(cache) = &inner.cache
