@@ -60,7 +60,9 @@ struct Inner {
     jwt_id: Option<Text>,
     client_id: Option<Text>,
     /// `scope` and the entries of `scp` as written; split into `scopes` only when asked for.
-    scope_texts: Vec<Text>,
+    /// Apart, so that the common token (a `scope` string, no `scp`) needs no list.
+    scope_text: Option<Text>,
+    scp_texts: Vec<Text>,
     scopes: OnceLock<BTreeSet<String>>,
     x5t_s256: Option<Text>,
     /// The claims set exactly as signed; parsed into `claims` only when someone asks.
@@ -168,8 +170,9 @@ impl VerifiedToken {
         let inner = &*self.inner;
         inner.scopes.get_or_init(|| {
             inner
-                .scope_texts
+                .scope_text
                 .iter()
+                .chain(&inner.scp_texts)
                 .flat_map(|text| inner.text(text).split(' '))
                 .filter(|scope| !scope.is_empty())
                 .map(str::to_owned)
@@ -255,13 +258,11 @@ impl Pending {
     ) -> Self {
         let text = |value: Cow<'_, str>| Text::of(payload, value);
         // Entra ID and Okta send `scp`, as a space-delimited string or as an array.
-        let scope_texts = claims
-            .scope
+        let scp_texts = claims
+            .scp
             .take()
-            .into_iter()
-            .chain(claims.scp.take().into_iter().flatten())
-            .map(text)
-            .collect();
+            .map(|list| list.into_iter().map(text).collect())
+            .unwrap_or_default();
         // Made in place: the token's fields are moved only once, into their allocation.
         let (kid, typ) = header.kid_and_typ();
         Pending(Arc::new(Inner {
@@ -279,7 +280,8 @@ impl Pending {
             issued_at: claims.iat,
             jwt_id: claims.jti.take().map(text),
             client_id: claims.client_id.take().map(text),
-            scope_texts,
+            scope_text: claims.scope.take().map(text),
+            scp_texts,
             scopes: OnceLock::new(),
             x5t_s256: claims.x5t_s256.take().map(text),
             payload: String::new(),

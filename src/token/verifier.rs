@@ -364,17 +364,18 @@ fn decode_part(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed(what))
 }
 
-/// Room on the stack for a decoded signature (an RSA-8192 signature is 1 KiB), so the
-/// common token needs no allocation for it; longer ones go to the heap.
+/// Room on the stack for a decoded signature (HMAC, ECDSA and EdDSA signatures are at most
+/// 96 bytes, an RSA-2048 one 256), so the common token needs no allocation for it; longer
+/// ones go to the heap.
 struct PartBuffer {
-    stack: [u8; 1024],
+    stack: [u8; 320],
     heap: Vec<u8>,
 }
 
 impl PartBuffer {
     fn new() -> Self {
         PartBuffer {
-            stack: [0; 1024],
+            stack: [0; 320],
             heap: Vec::new(),
         }
     }
