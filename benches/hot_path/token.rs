@@ -38,11 +38,14 @@ fn verifier(keys: KeySet, cache: usize) -> Verifier {
         .unwrap()
 }
 
-/// One algorithm: its token, an uncached and a cached verifier, and the raw ring check.
+/// Raw ring checking a signing input and signature.
+type Floor = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+/// One algorithm: its token, its keys and the raw ring check.
 struct Case {
     token: String,
     keys: KeySet,
-    floor: Box<dyn Fn(&[u8], &[u8]) -> bool>,
+    floor: Floor,
 }
 
 fn es256() -> Case {
