@@ -325,3 +325,38 @@ fn peer_identity_gives_its_spiffe_id_and_trust_domain() {
     assert_eq!(WorkloadIdentity::spiffe_id(&plain), None);
     assert_eq!(WorkloadIdentity::trust_domain(&plain), None);
 }
+
+#[test]
+fn one_verified_token_is_each_engines_own_principal_on_every_request() {
+    // A verifier with its token cache hands every request the same verified token, and
+    // engines keep what they map with it: each must still see its own mapping, and the
+    // calling workload of each request.
+    let signed = TokenSigner::new(Algorithm::HS256, SECRET)
+        .unwrap()
+        .with_kid("k1")
+        .sign(
+            &json!({"iss": ISSUER, "aud": "orders", "exp": 4_102_444_800_i64,
+            "sub": "alice", "roles": ["admin"], "level": 7, "scope": "orders:refund"}),
+        )
+        .unwrap();
+    let verifier = Verifier::builder()
+        .issuer(Issuer::new(ISSUER, KeySet::hmac_secret("k1", SECRET).unwrap()).audience("orders"))
+        .build()
+        .unwrap();
+    let with_roles = engine(mapping());
+    let without_roles = engine(PrincipalMapping::new());
+    let gateway = workload("spiffe://prod.test/gateway");
+    for _ in 0..3 {
+        let token = verifier.verify(&signed).unwrap();
+        let alone = Caller::from_token(token.clone());
+        assert!(decide(&with_roles, &alone, "read").is_allow());
+        assert!(!decide(&without_roles, &alone, "read").is_allow());
+        assert!(!decide(&with_roles, &alone, "refund").is_allow());
+        let via_gateway = Caller::from_token_via(token, gateway.clone());
+        assert_eq!(
+            ids(&decide(&with_roles, &via_gateway, "refund")),
+            ["refund-scope"]
+        );
+        assert!(!decide(&without_roles, &via_gateway, "refund").is_allow());
+    }
+}

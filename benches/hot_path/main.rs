@@ -1,13 +1,21 @@
-//! The hot path, each bench beside its floor in the same run; estimates land under
-//! `target/criterion/hot_path/<id>/` (`cargo bench --bench hot_path`).
+//! The hot path, each measurement paired with its floor in the same run, under stable ids so
+//! that the ratios can be recomputed from `target/criterion/hot_path/<id>/`.
+//!
+//! Run with `cargo bench --bench hot_path` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a shorter run).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    reason = "a benchmark with a broken set-up should stop loudly"
 )]
 
+mod loopback;
 mod policy;
+mod token;
 
-criterion::criterion_group!(benches, policy::benches);
-criterion::criterion_main!(benches);
+use criterion::{criterion_group, criterion_main};
+
+criterion_group!(hot_path, token::bench, policy::benches, loopback::bench);
+criterion_main!(hot_path);

@@ -1,5 +1,6 @@
 //! The engine: the loaded policy set behind an atomic pointer, and the decision procedure.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -121,7 +122,14 @@ struct Shared {
     current: ArcSwap<Snapshot>,
     reload_lock: Mutex<()>,
     authorizer: Authorizer,
+    /// Tells this engine's principal mapping apart from every other engine's in the
+    /// process, for what it keeps with verified tokens.
+    mapping_id: u64,
 }
+
+/// The next [`Shared::mapping_id`]; never reused, so a value kept with a token for one
+/// engine is never taken for another's, even after the first is dropped.
+static NEXT_MAPPING_ID: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug)]
 struct Snapshot {
@@ -242,6 +250,7 @@ impl PolicyEngineBuilder {
                 current: ArcSwap::from_pointee(Snapshot::new(loaded, 1)),
                 reload_lock: Mutex::new(()),
                 authorizer: Authorizer::new(),
+                mapping_id: NEXT_MAPPING_ID.fetch_add(1, Ordering::Relaxed),
             }),
         })
     }
@@ -316,7 +325,7 @@ impl PolicyEngine {
         resource: &EntityUid,
         mut context: Context,
     ) -> Result<Request, DecisionError> {
-        let mapped = self.shared.principals.map(caller)?;
+        let mapped = self.shared.principals.map(caller, self.shared.mapping_id)?;
         for (key, value) in mapped.context {
             let taken = context
                 .as_json()

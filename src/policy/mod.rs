@@ -45,6 +45,7 @@
 mod cache;
 pub mod cedar;
 mod decision;
+mod direct;
 mod engine;
 mod error;
 mod http;

@@ -86,6 +86,18 @@ pub struct PrincipalMapping {
     duplicates: Vec<String>,
 }
 
+/// What a user's token alone makes of its principal; kept with the token (see
+/// [`VerifiedToken::derived`]).
+#[derive(Debug)]
+struct UserPrincipal {
+    uid: EntityUid,
+    entity: Entity,
+    /// `context.scopes`.
+    scopes: Value,
+    /// `context.iss`, when the token has one.
+    issuer: Option<Value>,
+}
+
 /// The principal of one request, with what it adds to the request.
 #[derive(Debug)]
 pub(crate) struct MappedPrincipal {
@@ -262,8 +274,14 @@ impl PrincipalMapping {
         Ok(self.space_of(namespace))
     }
 
-    /// Maps a caller.
-    pub(crate) fn map(&self, caller: &Caller) -> Result<MappedPrincipal, DecisionError> {
+    /// Maps a caller. `owner` identifies this mapping among all the mappings of the process
+    /// (see [`VerifiedToken::derived`]): the part of a user's principal that comes from the
+    /// token alone is made once per token and reused by every request that brings it.
+    pub(crate) fn map(
+        &self,
+        caller: &Caller,
+        owner: u64,
+    ) -> Result<MappedPrincipal, DecisionError> {
         let mut context = Map::new();
         let peer = caller
             .workload()
@@ -282,6 +300,26 @@ impl PrincipalMapping {
                 context,
             });
         };
+        let user = token.derived(owner, || self.user(token))?;
+        context.insert("scopes".to_owned(), user.scopes.clone());
+        if let Some(issuer) = &user.issuer {
+            context.insert("iss".to_owned(), issuer.clone());
+        }
+        if let Some((id, trust_domain)) = peer {
+            context.insert(
+                "peer".to_owned(),
+                json!({"id": id, "trust_domain": trust_domain}),
+            );
+        }
+        Ok(MappedPrincipal {
+            uid: user.uid.clone(),
+            entity: user.entity.clone(),
+            context,
+        })
+    }
+
+    /// The principal of a user, from its token alone.
+    fn user(&self, token: &VerifiedToken) -> Result<UserPrincipal, DecisionError> {
         let id = token
             .claim(&self.id_claim)
             .and_then(Value::as_str)
@@ -326,23 +364,11 @@ impl PrincipalMapping {
             }
         }
         let entity = builder.build().map_err(to_principal_error)?;
-        context.insert(
-            "scopes".to_owned(),
-            Value::Array(token.scopes().iter().map(|s| json!(s)).collect()),
-        );
-        if let Some(issuer) = token.issuer() {
-            context.insert("iss".to_owned(), json!(issuer));
-        }
-        if let Some((id, trust_domain)) = peer {
-            context.insert(
-                "peer".to_owned(),
-                json!({"id": id, "trust_domain": trust_domain}),
-            );
-        }
-        Ok(MappedPrincipal {
+        Ok(UserPrincipal {
             uid,
             entity,
-            context,
+            scopes: Value::Array(token.scopes().iter().map(|s| json!(s)).collect()),
+            issuer: token.issuer().map(|issuer| json!(issuer)),
         })
     }
 }
@@ -370,4 +396,79 @@ fn principal_error(message: &str) -> DecisionError {
 
 fn to_principal_error(error: super::error::EntityError) -> DecisionError {
     principal_error(&error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
+
+    /// TEST-ONLY secret.
+    const SECRET: &[u8] = b"principal-test-secret-of-32-bytes-or-more";
+
+    fn token() -> VerifiedToken {
+        let signed = TokenSigner::new(Algorithm::HS256, SECRET)
+            .unwrap()
+            .with_kid("k1")
+            .sign(
+                &json!({"iss": "https://idp.test", "sub": "alice", "exp": 4_102_444_800_i64,
+                "scope": "a b", "roles": ["reader", "writer"]}),
+            )
+            .unwrap();
+        Verifier::builder()
+            .issuer(
+                Issuer::new(
+                    "https://idp.test",
+                    KeySet::hmac_secret("k1", SECRET).unwrap(),
+                )
+                .allow_any_audience(),
+            )
+            .build()
+            .unwrap()
+            .verify(&signed)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_token_is_mapped_once_per_owner() {
+        let mapping = PrincipalMapping::new().role_claim("roles");
+        let token = token();
+        let caller = Caller::from_token(token.clone());
+        let first = mapping.map(&caller, 7).unwrap();
+        // The token now holds the principal for owner 7: it is not made again.
+        let kept = token
+            .derived::<UserPrincipal, DecisionError>(7, || Err(principal_error("made again")))
+            .unwrap();
+        assert_eq!(kept.uid, first.uid);
+        let again = mapping.map(&caller, 7).unwrap();
+        assert_eq!(again.uid, first.uid);
+        assert_eq!(again.entity.as_cedar(), first.entity.as_cedar());
+        assert_eq!(again.context, first.context);
+        assert_eq!(first.context["scopes"], json!(["a", "b"]));
+        assert_eq!(first.context["iss"], json!("https://idp.test"));
+        // Any other owner gets its own mapping, made on each call.
+        let other = token.derived::<UserPrincipal, DecisionError>(8, || {
+            Err(principal_error("made for another owner"))
+        });
+        assert!(other.is_err());
+        let members = PrincipalMapping::new().user_type("Member");
+        assert_eq!(
+            members.map(&caller, 8).unwrap().uid.to_string(),
+            r#"Member::"alice""#
+        );
+        assert_eq!(mapping.map(&caller, 7).unwrap().uid, first.uid);
+    }
+
+    #[test]
+    fn a_failed_mapping_is_not_kept() {
+        let token = token();
+        let caller = Caller::from_token(token.clone());
+        let by_email = PrincipalMapping::new().id_claim("email");
+        assert!(by_email.map(&caller, 9).is_err());
+        assert!(
+            token
+                .derived::<UserPrincipal, DecisionError>(9, || Err(principal_error("made")))
+                .is_err()
+        );
+    }
 }

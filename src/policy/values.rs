@@ -9,10 +9,11 @@ use cedar_policy::RestrictedExpression;
 use serde_json::{Map, Value};
 
 use super::MAX_SOURCE_BYTES;
+use super::direct;
 use super::error::EntityError;
 
 /// Nesting depth allowed in JSON values turned into Cedar values.
-const MAX_DEPTH: usize = 32;
+pub(super) const MAX_DEPTH: usize = 32;
 
 /// A Cedar entity uid such as `User::"alice"` or `Action::"GET /orders/{id}"`.
 ///
@@ -427,25 +428,31 @@ impl Context {
             ContextRepr::Cedar(context) => Ok(context),
             ContextRepr::Json(map) if map.is_empty() => Ok(cedar_policy::Context::empty()),
             // With a schema, Cedar's JSON reader is type-directed (a string becomes an
-            // `ipaddr` where the schema says so); without one, building the values directly
-            // reads them the same way at a fraction of the cost of Cedar's JSON parser,
-            // which dominated the per-request cost of the HTTP context.
+            // `ipaddr` where the schema says so). A context built directly that the schema
+            // accepts as it is holds exactly what that reader would have made of it, so it
+            // is used; anything else goes through the reader, which decides as it always has.
             ContextRepr::Json(map) if schema.is_some() => {
                 // The same depth bound as without a schema, before Cedar recurses into it.
                 if map.values().any(|value| nests_deeper(value, MAX_DEPTH)) {
                     return Err(format!("context nests more than {MAX_DEPTH} levels deep"));
                 }
+                if let Some((schema, action)) = schema
+                    && let Ok(context) =
+                        direct::context(&map, MAX_DEPTH, direct::ExprEscape::Unsupported)
+                    && context.validate(schema, action).is_ok()
+                {
+                    return Ok(context);
+                }
                 cedar_policy::Context::from_json_value(Value::Object(map), schema)
                     .map_err(|e| e.to_string())
             }
-            ContextRepr::Json(map) => {
-                let mut pairs = Vec::with_capacity(map.len());
-                for (key, value) in &map {
-                    let value = restricted(value, key, 0).map_err(|e| e.to_string())?;
-                    pairs.push((key.clone(), value));
-                }
-                cedar_policy::Context::from_pairs(pairs).map_err(|e| e.to_string())
-            }
+            // Without one, the values are built directly: what `restricted` and
+            // `cedar_policy::Context::from_pairs` make of them, without Cedar's evaluator.
+            ContextRepr::Json(map) => direct::context(&map, MAX_DEPTH, direct::ExprEscape::Record)
+                .map_err(|unbuilt| match unbuilt {
+                    direct::Unbuilt::Invalid(message) => message,
+                    direct::Unbuilt::Unsupported => "unsupported context value".to_owned(),
+                }),
         }
     }
 }

@@ -79,7 +79,7 @@ impl RawClaims<'_> {
 
 /// Parses the decoded header bytes.
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<RawHeader<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(utf8(bytes)?);
     let header = de.deserialize_map(HeaderVisitor)?;
     de.end()?;
     Ok(header)
@@ -87,10 +87,27 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<RawHeader<'_>, serde_json::Er
 
 /// Parses the decoded claims bytes; the claims set must be a JSON object.
 pub(crate) fn parse_claims(bytes: &[u8]) -> Result<RawClaims<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let claims = de.deserialize_map(ClaimsVisitor)?;
-    de.end()?;
+    let mut claims = RawClaims::default();
+    parse_claims_into(bytes, &mut claims)?;
     Ok(claims)
+}
+
+/// [`parse_claims`] into `claims`, which must be the default: the claims are written in
+/// place instead of being moved out through each layer of the parser.
+pub(crate) fn parse_claims_into<'a>(
+    bytes: &'a [u8],
+    claims: &mut RawClaims<'a>,
+) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(utf8(bytes)?);
+    de.deserialize_map(ClaimsVisitor(claims))?;
+    de.end()
+}
+
+/// The document as text. JSON is UTF-8 throughout (RFC 8259 §8.1), so this refuses exactly
+/// what serde_json's byte reader refuses for its encoding, and validates once instead of
+/// string by string as that reader does.
+fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
+    std::str::from_utf8(bytes).map_err(|_| de::Error::custom("invalid UTF-8"))
 }
 
 /// Checks a whole JSON document for duplicate names and depth without keeping anything.
@@ -486,7 +503,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-struct ClaimsVisitor;
+struct ClaimsVisitor<'c, 'de>(&'c mut RawClaims<'de>);
 
 fn numeric_date(shape: Shape<'_>) -> Option<i64> {
     match shape {
@@ -497,8 +514,8 @@ fn numeric_date(shape: Shape<'_>) -> Option<i64> {
     }
 }
 
-impl<'de> Visitor<'de> for ClaimsVisitor {
-    type Value = RawClaims<'de>;
+impl<'de> Visitor<'de> for ClaimsVisitor<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JWT claims set object")
@@ -508,7 +525,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
         let member = Walk { depth: 1 };
         let mut registered = Registered(0);
         let mut others = SeenNames::new();
-        let mut claims = RawClaims::default();
+        let claims = self.0;
         while let Some(Name(name)) = map.next_key()? {
             let (slot, label, bit) = match name.as_ref() {
                 "iss" => (&mut claims.iss, "iss", 0),
@@ -566,7 +583,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             }
         }
         claims.others = others;
-        Ok(claims)
+        Ok(())
     }
 }
 

@@ -27,6 +27,7 @@ mod clock;
 pub mod crypto;
 mod der;
 mod error;
+mod header;
 mod issuer;
 mod json;
 mod keys;

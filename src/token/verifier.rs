@@ -10,6 +10,7 @@ use super::cache::{Entry, KeysPin, TokenCache};
 use super::claims::{Pending, VerifiedToken};
 use super::clock::{Clock, SystemClock};
 use super::error::{TokenError, VerifierBuilderError};
+use super::header::HeaderMemo;
 use super::issuer::{Issuer, PreparedIssuer};
 use super::json;
 
@@ -60,6 +61,7 @@ struct Inner {
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
+    headers: HeaderMemo,
 }
 
 impl Verifier {
@@ -98,10 +100,8 @@ impl Verifier {
             return Ok(token);
         }
         let parts = split(token)?;
-        let mut header_buffer = PartBuffer::new();
-        let header_bytes = header_buffer.decode(parts.header, "header is not base64url")?;
-        let header =
-            json::parse_header(header_bytes).map_err(|_| TokenError::Malformed("bad header"))?;
+        let remembered = inner.headers.read(parts.header)?;
+        let header = remembered.header();
         let alg = Algorithm::from_jose_name(&header.alg).ok_or(TokenError::DisallowedAlgorithm)?;
         if header.crit {
             return Err(TokenError::UnsupportedCrit);
@@ -121,11 +121,13 @@ impl Verifier {
         let payload = decode_part(parts.payload, "payload is not base64url")?;
         // With several issuers the claims must be read first: `iss` picks the keys. With one,
         // they are read only after the signature holds, so a forgery costs no JSON parsing.
-        let (issuer, early_claims) = match inner.issuers.as_slice() {
-            [only] => (only, None),
+        let mut claims = json::RawClaims::default();
+        let read_early = !matches!(inner.issuers.as_slice(), [_]);
+        let issuer = match inner.issuers.as_slice() {
+            [only] => only,
             _ => {
-                let claims = parse_claims(&payload)?;
-                (inner.select_issuer(claims.iss.as_deref())?, Some(claims))
+                read_claims(&payload, &mut claims)?;
+                inner.select_issuer(claims.iss.as_deref())?
             }
         };
         if !issuer.algorithms.contains(alg) {
@@ -138,14 +140,14 @@ impl Verifier {
         if !key.verify(parts.signing_input.as_bytes(), signature) {
             return Err(TokenError::BadSignature);
         }
-        let claims = match early_claims {
-            Some(claims) => claims,
-            None => parse_claims(&payload)?,
-        };
+        if !read_early {
+            read_claims(&payload, &mut claims)?;
+        }
         issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
-        let verified = Pending::new(&header, alg, claims)
-            .among_several_issuers(inner.issuers.len() > 1)
-            .with_payload(payload);
+        let several_issuers = inner.issuers.len() > 1;
+        let verified = Pending::new(&remembered, alg, &mut claims, &payload, several_issuers)
+            .with_payload(payload)
+            .ok_or(TokenError::Malformed("bad claims set"))?;
         if let Some(cache) = &inner.cache
             && let Some(index) = inner.issuers.iter().position(|i| std::ptr::eq(i, issuer))
         {
@@ -219,6 +221,10 @@ impl Inner {
 
 fn parse_claims(payload: &[u8]) -> Result<json::RawClaims<'_>, TokenError> {
     json::parse_claims(payload).map_err(|_| TokenError::Malformed("bad claims set"))
+}
+
+fn read_claims<'a>(payload: &'a [u8], claims: &mut json::RawClaims<'a>) -> Result<(), TokenError> {
+    json::parse_claims_into(payload, claims).map_err(|_| TokenError::Malformed("bad claims set"))
 }
 
 impl fmt::Debug for Verifier {
@@ -308,6 +314,7 @@ impl VerifierBuilder {
                 max_token_bytes: self.max_token_bytes,
                 clock: self.clock,
                 cache: (self.cache > 0).then(|| TokenCache::new(self.cache)),
+                headers: HeaderMemo::new(),
             }),
         })
     }
@@ -357,17 +364,18 @@ fn decode_part(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed(what))
 }
 
-/// Room on the stack for a decoded header or signature (an RSA-8192 signature is 1 KiB), so
-/// the common token needs no allocation for them; longer parts go to the heap.
+/// Room on the stack for a decoded signature (HMAC, ECDSA and EdDSA signatures are at most
+/// 96 bytes, an RSA-2048 one 256), so the common token needs no allocation for it; longer
+/// ones go to the heap.
 struct PartBuffer {
-    stack: [u8; 1024],
+    stack: [u8; 320],
     heap: Vec<u8>,
 }
 
 impl PartBuffer {
     fn new() -> Self {
         PartBuffer {
-            stack: [0; 1024],
+            stack: [0; 320],
             heap: Vec::new(),
         }
     }
