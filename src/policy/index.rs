@@ -105,12 +105,14 @@ impl PolicyIndex {
             subsets: Bounded::new(),
         };
         let mut literals = Vec::new();
-        for (position, policy) in set.policies().enumerate() {
+        let policies: Vec<&Policy> = set.policies().collect();
+        let reads = Reads::of_each(&policies);
+        for (position, (policy, reads)) in policies.into_iter().zip(reads).enumerate() {
             let indexed = Indexed {
                 principal: Scope::from(policy.principal_constraint()),
                 action: policy.action_constraint(),
                 resource: Scope::from(policy.resource_constraint()),
-                reads: Reads::of(policy),
+                reads,
                 policy: policy.clone(),
             };
             if let Some(uid) = indexed.principal.key() {

@@ -48,10 +48,38 @@ impl Reads {
             },
             // A policy the walk cannot read is taken to read every literal it holds and the
             // context: more entities in the slice, never fewer.
-            None => Self {
-                literals: policy.entity_literals().into(),
-                context: true,
-            },
+            None => Self::everything(policy),
+        }
+    }
+}
+
+/// Stack for [`Reads::of_each`]. Converting a policy to its JSON form and walking it recurse
+/// once per level of the expression, which the loader bounds (`MAX_EXPRESSION_HEIGHT`) but
+/// which needs more than the 2 MiB a tokio worker or a spawned thread has; reserved address
+/// space only, pages are touched as deep as the deepest policy goes.
+const ANALYSIS_STACK: usize = 256 * 1024 * 1024;
+
+impl Reads {
+    /// [`Reads::of`] for each policy, in order, on a thread with a stack for the deepest
+    /// policy the loader accepts. When that thread cannot be started or fails, every policy
+    /// is taken to read all its literals and the context: more entities in a slice, never
+    /// fewer.
+    pub(crate) fn of_each(policies: &[&Policy]) -> Vec<Self> {
+        let analysed = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("meshguard-policy-reads".into())
+                .stack_size(ANALYSIS_STACK)
+                .spawn_scoped(scope, || policies.iter().map(|p| Self::of(p)).collect())
+                .ok()
+                .and_then(|thread| thread.join().ok())
+        });
+        analysed.unwrap_or_else(|| policies.iter().map(|p| Self::everything(p)).collect())
+    }
+
+    fn everything(policy: &Policy) -> Self {
+        Self {
+            literals: policy.entity_literals().into(),
+            context: true,
         }
     }
 }
