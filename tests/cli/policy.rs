@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod policy_support;
+use crate::policy_support;
 
 use std::process::{Command, Output};
 

@@ -10,7 +10,7 @@ use meshguard::peer::{SpiffeId, SpiffeIdError, TrustDomain};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    serde_json::from_str(include_str!("data/spiffe/spiffe.json")).unwrap()
+    serde_json::from_str(include_str!("../data/spiffe/spiffe.json")).unwrap()
 }
 
 fn acceptable(case: &Value) -> Vec<String> {
@@ -152,7 +152,7 @@ fn query_fragment_and_percent_encoding_are_rejected() {
     }
 }
 
-// CONFORMANCE 51 (the workload half is in tests/peer_identity.rs)
+// CONFORMANCE 51 (the workload half is in tests/peer/identity.rs)
 #[test]
 fn trust_domain_id_parses_with_empty_path() {
     let id = SpiffeId::new("spiffe://td").unwrap();

@@ -11,10 +11,10 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 #[cfg(feature = "remote-jwks")]
-mod remote_support;
-mod tonic_support;
+use crate::remote_support;
+use crate::tonic_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Issue 10's findings over a real tonic server and client (h2c on 127.0.0.1): tokens bound
 //! by a confirmation method meshguard does not check are refused, the client address comes
 //! from a trusted proxy only, and a gRPC call keeps its gRPC-shaped answers over HTTP/2.
-//! tests/guard_axum.rs, tests/guard_request_view.rs and tests/guard_client_ip.rs hold the
-//! same classes over axum.
+//! tests/guard/axum_router.rs, tests/guard/request_view.rs and tests/guard/client_ip.rs hold
+//! the same classes over axum.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-mod tonic_support;
+use crate::tonic_support;
 
 use meshguard::guard::{Guard, GuardLayer};
 use meshguard::peer::{Authorizer, ForwardedAddress, PeerIdentityLayer, XfccPolicy};

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +34,7 @@ fn svid_from_pem(pem: &[u8]) -> Result<PeerIdentity, PeerError> {
 
 #[test]
 fn every_go_spiffe_x509_fixture_case_passes() {
-    let v: Value = serde_json::from_str(include_str!("data/spiffe/spiffe.json")).unwrap();
+    let v: Value = serde_json::from_str(include_str!("../data/spiffe/spiffe.json")).unwrap();
     let cases = v["x509_svid_cases"].as_array().unwrap();
     assert_eq!(cases.len(), 15);
     let mut checked = 0;

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -28,7 +28,7 @@ const AUD: &str = "api://orders";
 
 /// The policy shown under "Secure an axum router" in README.md.
 fn readme_policy() -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let section = readme
         .split("## Secure an axum router")
         .nth(1)

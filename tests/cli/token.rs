@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-mod policy_support;
+use crate::policy_support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,8 +9,8 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
-mod remote_support;
+use crate::peer_support;
+use crate::remote_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod policy_support;
+use crate::policy_support;
 
 use meshguard::caller::Caller;
 use meshguard::policy::{

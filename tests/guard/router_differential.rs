@@ -16,7 +16,7 @@
 //!
 //! The requests go through `Router` in-process (`tower::ServiceExt::oneshot`): the same
 //! router, guard and handlers a server runs, minus the socket, so that thousands of cases
-//! stay within seconds; tests/guard_request_view.rs sends the findings' exact shapes over a
+//! stay within seconds; tests/guard/request_view.rs sends the findings' exact shapes over a
 //! real socket.
 #![allow(
     clippy::unwrap_used,

@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 
@@ -259,8 +259,9 @@ async fn optional_mode_lets_anonymous_requests_through_but_not_bad_tokens() {
     );
 }
 
-/// gRPC-shaped answers are for HTTP/2 only (tests/guard_axum.rs and tests/guard_tonic.rs
-/// check them): over HTTP/1.1 a gRPC content type still gets the real 401.
+/// gRPC-shaped answers are for HTTP/2 only (tests/guard/axum_router.rs and
+/// tests/guard/tonic_service.rs check them): over HTTP/1.1 a gRPC content type still gets
+/// the real 401.
 #[tokio::test]
 async fn grpc_content_type_over_http1_gets_a_real_401() {
     let addr = serve(AuthenticationLayer::new(verifier())).await;

@@ -8,8 +8,8 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
-mod policy_support;
+use crate::peer_support;
+use crate::policy_support;
 
 use meshguard::caller::{Caller, WorkloadIdentity};
 use meshguard::peer::PeerIdentity;

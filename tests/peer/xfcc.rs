@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 
 use http::{HeaderMap, HeaderValue};
 use meshguard::peer::{
@@ -57,7 +57,7 @@ fn str_list(v: &Value) -> Vec<String> {
 
 #[test]
 fn every_xfcc_vector_passes() {
-    let v: Value = serde_json::from_str(include_str!("data/xfcc/xfcc.json")).unwrap();
+    let v: Value = serde_json::from_str(include_str!("../data/xfcc/xfcc.json")).unwrap();
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 37);
     for case in cases {

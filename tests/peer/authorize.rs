@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 
 use meshguard::peer::{AuthorizeError, Authorizer, PeerIdentity, SpiffeId, TrustDomain};
 use peer_support::{Ca, svid_params};

@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod remote_support;
+use crate::remote_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,7 +132,7 @@ async fn discovery_naming_another_issuer_is_refused() {
     let server = JwksServer::start(jwks(&[&key])).await;
     // A real Keycloak document: it names `http://localhost:8080/realms/master`.
     server.set_discovery(
-        include_str!("data/real_jwks/keycloak-openid-configuration.dockyard.json").to_owned(),
+        include_str!("../data/real_jwks/keycloak-openid-configuration.dockyard.json").to_owned(),
     );
     let issuer = server.issuer();
     let clock = ManualClock::new();
@@ -168,12 +168,12 @@ async fn discovery_naming_another_issuer_is_refused() {
 async fn real_discovery_documents_served_locally_lead_to_real_keys() {
     for (keys, discovery) in [
         (
-            include_str!("data/real_jwks/okta-keys.dockyard.json"),
-            include_str!("data/real_jwks/okta-openid-configuration.dockyard.json"),
+            include_str!("../data/real_jwks/okta-keys.dockyard.json"),
+            include_str!("../data/real_jwks/okta-openid-configuration.dockyard.json"),
         ),
         (
-            include_str!("data/real_jwks/google-oauth2-v3-certs.json"),
-            include_str!("data/real_jwks/google-openid-configuration.json"),
+            include_str!("../data/real_jwks/google-oauth2-v3-certs.json"),
+            include_str!("../data/real_jwks/google-openid-configuration.json"),
         ),
     ] {
         let server = JwksServer::start(keys.to_owned()).await;
@@ -824,55 +824,55 @@ async fn urls_are_checked_when_the_verifier_is_built() {
 const REAL_JWKS: [(&str, &str, usize, usize); 9] = [
     (
         "google",
-        include_str!("data/real_jwks/google-oauth2-v3-certs.json"),
+        include_str!("../data/real_jwks/google-oauth2-v3-certs.json"),
         2,
         0,
     ),
     (
         "entra",
-        include_str!("data/real_jwks/entra-common-discovery-v2-keys.json"),
+        include_str!("../data/real_jwks/entra-common-discovery-v2-keys.json"),
         7,
         0,
     ),
     (
         "auth0",
-        include_str!("data/real_jwks/auth0-jwks.dockyard.json"),
+        include_str!("../data/real_jwks/auth0-jwks.dockyard.json"),
         2,
         0,
     ),
     (
         "okta",
-        include_str!("data/real_jwks/okta-keys.dockyard.json"),
+        include_str!("../data/real_jwks/okta-keys.dockyard.json"),
         2,
         0,
     ),
     (
         "cognito",
-        include_str!("data/real_jwks/cognito-jwks.json"),
+        include_str!("../data/real_jwks/cognito-jwks.json"),
         2,
         0,
     ),
     (
         "keycloak",
-        include_str!("data/real_jwks/keycloak-realm-certs.pyjwt.json"),
+        include_str!("../data/real_jwks/keycloak-realm-certs.pyjwt.json"),
         1,
         1,
     ),
     (
         "keycloak-master",
-        include_str!("data/real_jwks/keycloak-master-realm-certs.dockyard.json"),
+        include_str!("../data/real_jwks/keycloak-master-realm-certs.dockyard.json"),
         1,
         1,
     ),
     (
         "paypal",
-        include_str!("data/real_jwks/paypal-oauth2-certs.json"),
+        include_str!("../data/real_jwks/paypal-oauth2-certs.json"),
         14,
         1,
     ),
     (
         "yahoo",
-        include_str!("data/real_jwks/yahoo-openid-v1-certs.json"),
+        include_str!("../data/real_jwks/yahoo-openid-v1-certs.json"),
         4,
         0,
     ),
@@ -891,7 +891,7 @@ async fn real_identity_provider_documents_load_from_the_server() {
         assert_eq!((status.keys(), status.skipped()), (keys, skipped), "{name}");
     }
     // A SPIFFE bundle holds `x509-svid` and `jwt-svid` keys, none for plain OIDC use.
-    server.set_jwks(include_str!("data/real_jwks/spiffe-bundle.go-spiffe.json").to_owned());
+    server.set_jwks(include_str!("../data/real_jwks/spiffe-bundle.go-spiffe.json").to_owned());
     let issuer = Issuer::any_remote(RemoteJwks::url(server.jwks_url()).startup(Startup::FailFast));
     let error = key_source_error(try_build(issuer, &clock).await);
     assert_eq!(error, RemoteError::NoUsableKeys { skipped: 7 });
@@ -989,7 +989,8 @@ mod cli {
 
         let server = JwksServer::start(jwks(&[&key])).await;
         server.set_discovery(
-            include_str!("data/real_jwks/keycloak-openid-configuration.dockyard.json").to_owned(),
+            include_str!("../data/real_jwks/keycloak-openid-configuration.dockyard.json")
+                .to_owned(),
         );
         let issuer = server.issuer();
         let lying = meshguard(&["--discover", &issuer, &key.token(&issuer)]);

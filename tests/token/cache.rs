@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod remote_support;
+use crate::remote_support;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod peer_support;
+use crate::peer_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod tonic_support;
+use crate::tonic_support;
 
 use std::net::SocketAddr;
 use tonic_support::serve_plain;

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-mod policy_support;
+use crate::policy_support;
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};

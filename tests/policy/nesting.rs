@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod policy_support;
+use crate::policy_support;
 
 use meshguard::policy::{
     Context, EntitySource, MAX_DATA_NESTING, MAX_POLICY_NESTING, PolicyEngine, PolicyError,
@@ -129,7 +129,7 @@ fn load_decide_drop(text: &str) -> Vec<Result<(), PolicyError>> {
 #[test]
 fn policies_at_the_bounds_load_and_decide_on_a_2_mib_stack() {
     on_small_stack_in_child(
-        "policies_at_the_bounds_load_and_decide_on_a_2_mib_stack",
+        "nesting::policies_at_the_bounds_load_and_decide_on_a_2_mib_stack",
         || {
             for (name, construct) in constructs() {
                 let k = largest_accepted(&construct);
@@ -146,7 +146,7 @@ fn policies_at_the_bounds_load_and_decide_on_a_2_mib_stack() {
 #[test]
 fn hostile_policies_are_refused_on_a_2_mib_stack_with_where() {
     on_small_stack_in_child(
-        "hostile_policies_are_refused_on_a_2_mib_stack_with_where",
+        "nesting::hostile_policies_are_refused_on_a_2_mib_stack_with_where",
         || {
             let n = 300;
             let hostile = [
@@ -175,7 +175,7 @@ fn hostile_policies_are_refused_on_a_2_mib_stack_with_where() {
 #[test]
 fn schemas_and_entities_at_the_bound_load_and_past_it_are_refused() {
     on_small_stack_in_child(
-        "schemas_and_entities_at_the_bound_load_and_past_it_are_refused",
+        "nesting::schemas_and_entities_at_the_bound_load_and_past_it_are_refused",
         || {
             let permit = PolicySource::text("permit(principal, action, resource);");
             let sets = |n: usize| {
@@ -251,7 +251,7 @@ fn schemas_and_entities_at_the_bound_load_and_past_it_are_refused() {
 #[test]
 fn entities_validated_against_a_schema_at_the_bound_load_on_a_2_mib_stack() {
     on_small_stack_in_child(
-        "entities_validated_against_a_schema_at_the_bound_load_on_a_2_mib_stack",
+        "nesting::entities_validated_against_a_schema_at_the_bound_load_on_a_2_mib_stack",
         || {
             // The entity's braces are one schema level; `[{"uid": …, "attrs": {"a": …}}]` is
             // three JSON levels around the value.
