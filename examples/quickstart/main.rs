@@ -59,7 +59,7 @@ const ISSUER: &str = "https://idp.demo.meshguard.invalid";
 const AUDIENCE: &str = "api://documents";
 const REALM: &str = "documents";
 /// The service's Cedar policies (DEMO).
-const POLICIES: &str = include_str!("quickstart/policies.cedar");
+const POLICIES: &str = include_str!("policies.cedar");
 /// Where the service listens unless the port is taken.
 const PREFERRED_ADDR: &str = "127.0.0.1:3000";
 
