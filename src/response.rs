@@ -103,6 +103,39 @@ pub struct Refusal {
 /// response body; any other text is sent as it is.
 pub type RenderFn = dyn Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync;
 
+/// How a guard answers: with [`Refusal::render`], or with the [`RenderFn`] it was given. A
+/// guard hands it to the handler-level checks it prepares, so that their denials answer as
+/// the guard's own refusals do.
+#[derive(Clone, Default)]
+pub(crate) struct Renderer(pub(crate) Option<std::sync::Arc<RenderFn>>);
+
+impl Renderer {
+    /// The response for `refusal` of the request `head`.
+    pub(crate) fn render<B: RefusalBody>(
+        &self,
+        refusal: &Refusal,
+        head: RequestHead<'_>,
+        realm: &str,
+    ) -> Response<B> {
+        match &self.0 {
+            Some(render) => render(refusal, head, realm).map(|body| match body.is_empty() {
+                true => B::empty(),
+                false => B::json(body),
+            }),
+            None => refusal.render(head, realm),
+        }
+    }
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Some(_) => "Renderer(custom)",
+            None => "Renderer(default)",
+        })
+    }
+}
+
 /// What answering a request needs to know of it: its HTTP version and headers.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {

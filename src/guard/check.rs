@@ -7,7 +7,7 @@ use http::{Extensions, Response, StatusCode};
 use super::Admission;
 use crate::caller::Caller;
 use crate::policy::{Context, Decision, DenyCause, Entities, EntityUid, PolicyEngine};
-use crate::response::{Refusal, RefusalBody, RequestHead, Stage};
+use crate::response::{Refusal, RefusalBody, Renderer, RequestHead, Stage};
 
 /// The guard's policy engine and the request's caller, for decisions a layer cannot make
 /// because they need data the handler loads.
@@ -53,6 +53,7 @@ pub struct PolicyCheck {
     engine: PolicyEngine,
     caller: Caller,
     realm: Arc<str>,
+    render: Renderer,
 }
 
 impl PolicyCheck {
@@ -63,6 +64,7 @@ impl PolicyCheck {
             engine,
             caller,
             realm: Arc::from("meshguard"),
+            render: Renderer::default(),
         }
     }
 
@@ -75,6 +77,7 @@ impl PolicyCheck {
             engine: admission.engine()?.clone(),
             caller: extensions.get::<Caller>()?.clone(),
             realm: Arc::clone(&admission.realm),
+            render: admission.render.clone(),
         })
     }
 
@@ -124,6 +127,7 @@ impl PolicyCheck {
             ),
             decision: Box::new(decision),
             realm: Arc::clone(&self.realm),
+            render: self.render.clone(),
         })
     }
 }
@@ -134,6 +138,7 @@ pub struct Denied {
     refusal: Refusal,
     decision: Box<Decision>,
     realm: Arc<str>,
+    render: Renderer,
 }
 
 impl Denied {
@@ -149,9 +154,10 @@ impl Denied {
     }
 
     /// The response to `request`: 403 problem details, or PERMISSION_DENIED for a gRPC
-    /// request.
+    /// request; rendered as the guard that prepared the [`PolicyCheck`] renders its own
+    /// refusals (see `GuardBuilder::render`).
     pub fn render<B: RefusalBody>(&self, request: RequestHead<'_>) -> Response<B> {
-        self.refusal.render(request, &self.realm)
+        self.render.render(&self.refusal, request, &self.realm)
     }
 }
 

@@ -43,7 +43,7 @@ use tower_layer::Layer;
 
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
-use crate::response::{Refusal, RenderFn, RequestHead};
+use crate::response::{Refusal, RenderFn, Renderer, RequestHead};
 use crate::token::Verifier;
 use crate::token::layer::AuthenticationLayer;
 
@@ -177,6 +177,8 @@ impl GuardBuilder {
 
     /// Renders refusals with `render` instead of [`Refusal::render`]; given the refusal,
     /// the request's version and headers and the realm. An empty body is sent as an empty body.
+    /// The [`PolicyCheck`]s the guard prepares render their [`Denied`] with it too, so that a
+    /// handler's denial answers as the guard's own.
     pub fn render<F>(mut self, render: F) -> Self
     where
         F: Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync + 'static,
@@ -222,7 +224,7 @@ impl GuardBuilder {
                 binding: self.binding,
                 routes,
                 realm,
-                render: self.render,
+                render: Renderer(self.render),
             }),
         })
     }
@@ -282,6 +284,8 @@ pub struct Admission {
     /// Whether bearer tokens were looked for, here or by a layer stacked in front.
     tokens: bool,
     engine: Option<PolicyEngine>,
+    /// How the guard answers, for the denials of handler-level checks.
+    render: Renderer,
 }
 
 impl Admission {

@@ -10,7 +10,7 @@ use super::routes::{Access, Route, RouteMatch, Routes};
 use crate::caller::Caller;
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, Decision};
-use crate::response::{Refusal, RefusalBody, RenderFn, RequestHead, Stage};
+use crate::response::{Refusal, RefusalBody, Renderer, RequestHead, Stage};
 use crate::token::layer::{Authenticated, AuthenticationLayer, bearer_refusal};
 use crate::token::{BearerError, VerifiedToken};
 #[cfg(feature = "remote-jwks")]
@@ -24,7 +24,7 @@ pub(crate) struct Pipeline {
     pub(crate) binding: CertificateBinding,
     pub(crate) routes: Routes,
     pub(crate) realm: Arc<str>,
-    pub(crate) render: Option<Arc<RenderFn>>,
+    pub(crate) render: Renderer,
 }
 
 /// The outcome of the checks on one request.
@@ -63,7 +63,7 @@ impl Pipeline {
             binding: CertificateBinding::default(),
             routes: Routes::default(),
             realm,
-            render: None,
+            render: Renderer::default(),
         }
     }
 
@@ -254,6 +254,7 @@ impl Pipeline {
             realm: Arc::clone(self.realm_for(extensions)),
             tokens: self.takes_tokens(extensions),
             engine: self.authz.as_ref().map(|a| a.engine().clone()),
+            render: self.render.clone(),
         };
         request.extensions_mut().insert(admission);
     }
@@ -265,14 +266,7 @@ impl Pipeline {
         request: &Request<R>,
     ) -> Response<B> {
         let realm = self.realm_for(request.extensions());
-        let head = RequestHead::of(request);
-        match &self.render {
-            Some(render) => render(refusal, head, realm).map(|body| match body.is_empty() {
-                true => B::empty(),
-                false => B::json(body),
-            }),
-            None => refusal.render(head, realm),
-        }
+        self.render.render(refusal, RequestHead::of(request), realm)
     }
 }
 

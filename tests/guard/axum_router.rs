@@ -753,6 +753,31 @@ async fn custom_rendering_replaces_the_default_answers() {
     );
 }
 
+/// A handler's `Denied` (from the `PolicyCheck` the guard prepared) answers through the
+/// guard's renderer, as the guard's own policy refusals do.
+#[tokio::test]
+async fn handler_denials_are_rendered_like_the_guards_refusals() {
+    let guard = guard_builder()
+        .render(|refusal, _, realm| {
+            Response::builder()
+                .status(refusal.status)
+                .header("x-refused-by", "meshguard")
+                .body(format!(
+                    "{realm}: {} ({})",
+                    refusal.reason,
+                    refusal.stage.as_str()
+                ))
+                .unwrap()
+        })
+        .build()
+        .unwrap();
+    let addr = serve(app().layer(guard)).await;
+    let answer = get_as(addr, "/documents/d1", Some(&token("bob"))).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{answer:?}");
+    assert_eq!(answer.body, "orders: no_permit (policy)");
+    assert_eq!(answer.headers["x-refused-by"], "meshguard");
+}
+
 #[tokio::test]
 async fn public_routes_run_no_check_and_add_nothing() {
     let addr = serve_guarded().await;
