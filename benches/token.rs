@@ -10,22 +10,17 @@
     reason = "a benchmark with a broken set-up should stop loudly"
 )]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshguard::token::{Algorithm, DEFAULT_TOKEN_CACHE, Issuer, KeySet, TokenSigner, Verifier};
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
-
-const ISS: &str = "https://idp.bench.example";
-const AUD: &str = "api://orders";
-const HMAC_SECRET: &[u8] = b"bench-secret-0123456789abcdef0123456789";
-
-/// Raw ring checking a signing input and signature.
-type Floor = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+use meshguard::token::{Algorithm, DEFAULT_TOKEN_CACHE, Issuer, KeySet, Verifier};
+use support::{AUD, Floor, ISS, keys, now};
 
 struct Case {
     name: &'static str,
@@ -41,10 +36,7 @@ struct Case {
 }
 
 fn claims() -> serde_json::Value {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let now = now();
     serde_json::json!({
         "iss": ISS, "sub": "user-2f6c1e", "aud": AUD, "exp": now + 3600, "iat": now,
         "jti": "6f1d2c7a-9b1e-4a53-8f0e-3c2d1b0a9f8e", "client_id": "orders-frontend",
@@ -60,139 +52,21 @@ fn verifier(keys: KeySet, cache: usize) -> Verifier {
         .unwrap_or_else(|e| panic!("bench configuration: {e}"))
 }
 
-fn pem_der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap_or_default()
-}
-
+/// HS256, RS256, ES256 and EdDSA.
 fn cases() -> Vec<Case> {
-    let rng = SystemRandom::new();
-    let mut cases = Vec::new();
-
-    let hmac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, HMAC_SECRET);
-    cases.push(Case {
-        name: "HS256",
-        alg: Algorithm::HS256,
-        token: sign(Algorithm::HS256, HMAC_SECRET),
-        verifier: verifier(
-            KeySet::hmac_secret("k1", HMAC_SECRET).unwrap_or_default(),
-            0,
-        ),
-        cached: verifier(
-            KeySet::hmac_secret("k1", HMAC_SECRET).unwrap_or_default(),
-            DEFAULT_TOKEN_CACHE,
-        ),
-        floor: Box::new(move |input, sig| ring::hmac::verify(&hmac, input, sig).is_ok()),
-        decoding_key: jsonwebtoken::DecodingKey::from_secret(HMAC_SECRET)
-            .unwrap_or_else(|e| panic!("{e}")),
-    });
-
-    let rsa_private = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/pyjwt/keys/TEST-ONLY-rsa2048.key.pem"
-    ))
-    .unwrap_or_default();
-    let rsa_public = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/pyjwt/keys/rsa2048.pkcs1.pem"
-    ))
-    .unwrap_or_default();
-    let pkcs1 = pem_der(&rsa_public);
-    let floor_key = pkcs1.clone();
-    cases.push(Case {
-        name: "RS256",
-        alg: Algorithm::RS256,
-        token: sign_pem(Algorithm::RS256, &rsa_private),
-        verifier: verifier(
-            KeySet::from_pem(rsa_public.as_bytes()).unwrap_or_default(),
-            0,
-        ),
-        cached: verifier(
-            KeySet::from_pem(rsa_public.as_bytes()).unwrap_or_default(),
-            DEFAULT_TOKEN_CACHE,
-        ),
-        floor: Box::new(move |input, sig| {
-            signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &floor_key)
-                .verify(input, sig)
-                .is_ok()
-        }),
-        decoding_key: jsonwebtoken::DecodingKey::from_rsa_der(&pkcs1),
-    });
-
-    let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ec_point = EcdsaKeyPair::from_pkcs8(
-        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        ec_pkcs8.as_ref(),
-        &rng,
-    )
-    .map(|pair| pair.public_key().as_ref().to_vec())
-    .unwrap_or_default();
-    let (x, y) = ec_point.get(1..).unwrap_or_default().split_at(32);
-    let jwk = serde_json::json!({"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256",
-        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
-    let floor_point = ec_point.clone();
-    cases.push(Case {
-        name: "ES256",
-        alg: Algorithm::ES256,
-        token: sign(Algorithm::ES256, ec_pkcs8.as_ref()),
-        verifier: verifier(
-            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
-            0,
-        ),
-        cached: verifier(
-            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
-            DEFAULT_TOKEN_CACHE,
-        ),
-        floor: Box::new(move |input, sig| {
-            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &floor_point)
-                .verify(input, sig)
-                .is_ok()
-        }),
-        decoding_key: jsonwebtoken::DecodingKey::from_ec_der(&ec_point),
-    });
-
-    let ed_pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap_or_else(|e| panic!("{e}"));
-    let ed_public = Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref())
-        .map(|pair| pair.public_key().as_ref().to_vec())
-        .unwrap_or_default();
-    let jwk = serde_json::json!({"kty":"OKP","crv":"Ed25519","kid":"k1",
-        "x": URL_SAFE_NO_PAD.encode(&ed_public)});
-    let floor_public = ed_public.clone();
-    cases.push(Case {
-        name: "EdDSA",
-        alg: Algorithm::EdDSA,
-        token: sign(Algorithm::EdDSA, ed_pkcs8.as_ref()),
-        verifier: verifier(
-            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
-            0,
-        ),
-        cached: verifier(
-            KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap_or_default(),
-            DEFAULT_TOKEN_CACHE,
-        ),
-        floor: Box::new(move |input, sig| {
-            signature::UnparsedPublicKey::new(&signature::ED25519, &floor_public)
-                .verify(input, sig)
-                .is_ok()
-        }),
-        decoding_key: jsonwebtoken::DecodingKey::from_ed_der(&ed_public),
-    });
-    cases
-}
-
-fn sign(alg: Algorithm, key: &[u8]) -> String {
-    TokenSigner::new(alg, key)
-        .and_then(|s| s.with_kid("k1").sign(&claims()))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn sign_pem(alg: Algorithm, pem: &str) -> String {
-    TokenSigner::from_pem(alg, pem.as_bytes())
-        .and_then(|s| s.with_kid("k1").sign(&claims()))
-        .unwrap_or_else(|e| panic!("{e}"))
+    keys()
+        .into_iter()
+        .rev()
+        .map(|key| Case {
+            name: key.name,
+            alg: key.alg,
+            token: key.sign(&claims()),
+            verifier: verifier(key.key_set(), 0),
+            cached: verifier(key.key_set(), DEFAULT_TOKEN_CACHE),
+            floor: key.floor(),
+            decoding_key: key.decoding_key(),
+        })
+        .collect()
 }
 
 fn bench_verify(c: &mut Criterion) {

@@ -6,6 +6,7 @@
 
 use std::error::Error;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,8 +22,23 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
+const USAGE: &str = "usage: mtls
+Mints a throw-away CA and SVIDs, serves axum over mTLS on 127.0.0.1, shows the cart workload
+answered and another workload refused, and exits.";
+
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> Result<ExitCode, BoxError> {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--help" | "-h") => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(other) => {
+            eprintln!("mtls: unknown argument `{other}`\n{USAGE}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let pki = DemoPki::new()?;
 
     // The service: rustls requires a client certificate chained to example.org's bundle,
@@ -65,7 +81,7 @@ async fn main() -> Result<(), BoxError> {
         let (status, body) = call(addr, &pki, pki.svid(workload)?).await?;
         println!("{workload} -> {status} {body}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A throw-away CA for the trust domain example.org.

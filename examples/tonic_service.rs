@@ -112,8 +112,24 @@ impl Options {
     }
 }
 
+const USAGE: &str =
+    "usage: tonic_service [--serve-only] [--listen ADDR] [--certs DIR | --write-certs DIR]
+Serves grpc.health.v1.Health behind a guard over mTLS on 127.0.0.1, calls Check (allowed) and
+Watch (PERMISSION_DENIED) as the cart workload, and exits non-zero if an outcome differs.
+  --serve-only       keep serving instead of running the client
+  --listen ADDR      the address to serve on (default 127.0.0.1:0, any free port)
+  --write-certs DIR  write the minted demo PKI to DIR
+  --certs DIR        load the demo PKI from DIR instead of minting it";
+
 #[tokio::main]
 async fn main() -> Result<ExitCode, BoxError> {
+    if std::env::args()
+        .skip(1)
+        .any(|arg| arg == "--help" || arg == "-h")
+    {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = Options::parse()?;
     let pem = match &options.certs {
         Some(dir) => Pem::load(dir)?,

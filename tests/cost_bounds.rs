@@ -11,6 +11,9 @@
 //! about 5× here (short members cost more per byte than long strings), while the quadratic
 //! duplicate-name check this file was written against measured 90× to 460× in the same
 //! debug build (see each test), growing with the input.
+//!
+//! Its own test binary: its measurements take turns, and no other test's threads share its
+//! process while it measures.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

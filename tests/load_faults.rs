@@ -6,6 +6,9 @@
 //! be a 5xx or missing, no call may wait past the key fetch's configured bound, and the
 //! resident set may not grow without bound. Also: a panicking entity provider denies its
 //! request and the service keeps serving. Loopback only; every loop is bounded.
+//!
+//! Its own test binary: it reads the process's resident set, which other tests in the same
+//! process would move.
 #![cfg(all(
     feature = "axum",
     feature = "tonic",

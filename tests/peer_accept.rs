@@ -1,5 +1,9 @@
 //! Idle and slow clients against `MtlsListener` and `TlsIncoming`: real sockets on loopback,
 //! real mTLS handshakes with certificates minted at test time (issue 11, finding 2).
+//!
+//! Its own test binary: it holds over a thousand sockets and raises the process's open-files
+//! limit, and its requests must complete within seconds, so other tests' sockets and threads
+//! stay out of its process.
 #![cfg(all(feature = "axum", feature = "tonic", feature = "rustls"))]
 #![allow(
     clippy::unwrap_used,

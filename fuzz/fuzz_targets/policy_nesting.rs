@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use meshguard::policy::{EntitySource, PolicyEngine, PolicySource, SchemaSource};
 
 /// A tokio worker's stack, 2 MiB, in the optimized builds of fuzz/run-all.sh campaigns
-/// (tests/policy_nesting.rs checks the same figure in plain debug builds). The unoptimized,
+/// (tests/policy/nesting.rs checks the same figure in plain debug builds). The unoptimized,
 /// coverage-instrumented `--dev` build of the CI smoke run spends more stack per frame than
 /// either (a schema and entities 60 levels deep, within the bounds, overflowed 2 MiB there),
 /// so it gets twice as much.

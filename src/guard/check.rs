@@ -7,7 +7,7 @@ use http::Extensions;
 use super::Admission;
 use crate::caller::Caller;
 use crate::policy::{Context, Decision, Entities, EntityUid, PolicyEngine};
-use crate::response::{DEFAULT_REALM, Denied};
+use crate::response::{DEFAULT_REALM, Denied, Renderer};
 
 /// The guard's policy engine and the request's caller, for decisions a layer cannot make
 /// because they need data the handler loads.
@@ -53,6 +53,7 @@ pub struct PolicyCheck {
     engine: PolicyEngine,
     caller: Caller,
     realm: Arc<str>,
+    render: Renderer,
 }
 
 impl PolicyCheck {
@@ -63,6 +64,7 @@ impl PolicyCheck {
             engine,
             caller,
             realm: Arc::from(DEFAULT_REALM),
+            render: Renderer::default(),
         }
     }
 
@@ -75,6 +77,7 @@ impl PolicyCheck {
             engine: admission.engine()?.clone(),
             caller: extensions.get::<Caller>()?.clone(),
             realm: Arc::clone(&admission.realm),
+            render: admission.render.clone(),
         })
     }
 
@@ -111,7 +114,11 @@ impl PolicyCheck {
         if decision.is_allow() {
             Ok(decision)
         } else {
-            Err(Denied::new(decision, Arc::clone(&self.realm)))
+            Err(Denied::new(
+                decision,
+                Arc::clone(&self.realm),
+                self.render.clone(),
+            ))
         }
     }
 }

@@ -45,7 +45,7 @@ use tower_layer::Layer;
 
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
-use crate::response::{DEFAULT_REALM, Refusal, RenderFn, RequestHead};
+use crate::response::{DEFAULT_REALM, Refusal, RenderFn, Renderer, RequestHead};
 use crate::token::{AuthenticationLayer, Verifier};
 
 pub use check::PolicyCheck;
@@ -160,6 +160,8 @@ impl GuardBuilder {
 
     /// Renders refusals with `render` instead of [`Refusal::render`]; given the refusal,
     /// the request's version and headers and the realm. An empty body is sent as an empty body.
+    /// The [`PolicyCheck`]s the guard prepares render their [`Denied`](crate::response::Denied)
+    /// with it too, so that a handler's denial answers as the guard's own refusals do.
     pub fn render<F>(mut self, render: F) -> Self
     where
         F: Fn(&Refusal, RequestHead<'_>, &str) -> Response<String> + Send + Sync + 'static,
@@ -206,7 +208,7 @@ impl GuardBuilder {
                 binding: self.binding,
                 routes,
                 realm,
-                render: self.render,
+                render: self.render.map(Renderer::custom).unwrap_or_default(),
             }),
         })
     }
@@ -281,6 +283,8 @@ pub struct Admission {
     /// Whether bearer tokens were looked for, here or by a layer stacked in front.
     tokens: bool,
     engine: Option<PolicyEngine>,
+    /// How the guard answers, for the denials of handler-level checks.
+    pub(crate) render: Renderer,
 }
 
 impl Admission {

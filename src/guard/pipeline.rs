@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, Decision, DenyCause};
 use crate::response::{
-    DEFAULT_REALM, ErrorCode, Refusal, RefusalBody, RenderFn, RequestHead, Stage,
+    DEFAULT_REALM, ErrorCode, Refusal, RefusalBody, Renderer, RequestHead, Stage,
 };
 use crate::token::{Authenticated, AuthenticationLayer, BearerError, VerifiedToken};
 #[cfg(feature = "remote-jwks")]
@@ -25,7 +25,7 @@ pub(crate) struct Pipeline {
     pub(crate) binding: CertificateBinding,
     pub(crate) routes: Routes,
     pub(crate) realm: Arc<str>,
-    pub(crate) render: Option<Arc<RenderFn>>,
+    pub(crate) render: Renderer,
 }
 
 /// The outcome of the checks on one request.
@@ -84,7 +84,7 @@ impl Pipeline {
             binding: CertificateBinding::default(),
             routes: Routes::default(),
             realm,
-            render: None,
+            render: Renderer::default(),
         }
     }
 
@@ -319,6 +319,7 @@ impl Pipeline {
             realm: Arc::clone(self.realm_for(extensions)),
             tokens: self.takes_tokens(extensions),
             engine: self.authz.as_ref().map(|a| a.engine().clone()),
+            render: self.render.clone(),
         };
         request.extensions_mut().insert(admission);
     }
@@ -331,13 +332,7 @@ impl Pipeline {
     ) -> Response<B> {
         let realm = self.realm_for(request.extensions());
         let head = RequestHead::of(request);
-        match &self.render {
-            Some(render) => render(refusal, head, realm).map(|body| match body.is_empty() {
-                true => B::empty(),
-                false => B::json(body),
-            }),
-            None => refusal.render(head, realm),
-        }
+        self.render.render(refusal, head, realm)
     }
 }
 

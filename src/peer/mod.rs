@@ -78,16 +78,23 @@ pub use xfcc::{
 };
 
 #[cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "rustls", any(feature = "axum", feature = "tonic"))))
+)]
 pub use acceptor::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_SOURCE,
     HandshakeLimits,
 };
 #[cfg(all(feature = "axum", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "rustls"))))]
 pub use axum::{MtlsListener, MtlsStream};
 #[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::{
     ClientRoots, MAX_BUNDLE_LEN, MAX_BUNDLE_ROOTS, TlsConfigError, identity_from_connection,
     server_config, server_config_from_pem,
 };
 #[cfg(all(feature = "tonic", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "rustls"))))]
 pub use tonic::{TlsIncoming, peer_identity};

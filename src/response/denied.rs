@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::Response;
 
-use super::{Refusal, RefusalBody, RequestHead};
+use super::{Refusal, RefusalBody, Renderer, RequestHead};
 use crate::policy::{Decision, DenyCause};
 
 /// A handler-level denial: the decision, and the 403 to answer with (see
@@ -14,16 +14,18 @@ pub struct Denied {
     refusal: Refusal,
     decision: Box<Decision>,
     realm: Arc<str>,
+    render: Renderer,
 }
 
 impl Denied {
-    /// The denial by `decision`, answered with challenges in `realm`.
-    pub(crate) fn new(decision: Decision, realm: Arc<str>) -> Self {
+    /// The denial by `decision`, answered by `render` with challenges in `realm`.
+    pub(crate) fn new(decision: Decision, realm: Arc<str>, render: Renderer) -> Self {
         let cause = decision.details().cause().unwrap_or(DenyCause::Error);
         Self {
             refusal: cause.refusal(),
             decision: Box::new(decision),
             realm,
+            render,
         }
     }
 
@@ -39,9 +41,11 @@ impl Denied {
     }
 
     /// The response to `request`: 403 problem details, or PERMISSION_DENIED for a gRPC
-    /// request.
+    /// request; rendered as the guard that prepared the
+    /// [`PolicyCheck`](crate::guard::PolicyCheck) renders its own refusals (see
+    /// [`GuardBuilder::render`](crate::guard::GuardBuilder::render)).
     pub fn render<B: RefusalBody>(&self, request: RequestHead<'_>) -> Response<B> {
-        self.refusal.render(request, &self.realm)
+        self.render.render(&self.refusal, request, &self.realm)
     }
 }
 

@@ -22,10 +22,12 @@
 
 mod denied;
 mod refusal;
+mod renderer;
 mod request;
 
 pub use denied::Denied;
 pub use refusal::{ErrorCode, Refusal, Stage};
+pub(crate) use renderer::Renderer;
 pub use request::{RefusalBody, RenderFn, RequestHead};
 
 /// The `realm` of `WWW-Authenticate` challenges unless one is configured.

@@ -27,6 +27,7 @@ impl RefusalBody for String {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl RefusalBody for axum::body::Body {
     fn empty() -> Self {
         axum::body::Body::empty()
@@ -38,6 +39,7 @@ impl RefusalBody for axum::body::Body {
 }
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl RefusalBody for tonic::body::Body {
     fn empty() -> Self {
         tonic::body::Body::default()

@@ -246,6 +246,7 @@ pub enum VerifierBuilderError {
     Key(#[from] KeyError),
     /// A remote key source is misconfigured or, with fail-fast start-up, unreachable.
     #[cfg(feature = "remote-jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
     #[error("remote key source: {0}")]
     KeySource(#[from] super::remote::RemoteError),
 }

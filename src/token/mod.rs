@@ -33,6 +33,7 @@ mod json;
 mod keys;
 mod layer;
 #[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
 #[cfg(not(feature = "remote-jwks"))]
 mod remote;

@@ -118,8 +118,9 @@ impl Subscriber for Recorder {
 pub const SMALL_STACK: usize = 2 * 1024 * 1024;
 
 /// Runs `body` on a thread with a [`SMALL_STACK`], inside a child process (this test binary
-/// run again with only `test`), so that a stack overflow, which aborts a process, fails this
-/// test instead of killing the whole test binary.
+/// run again with only `test`, named as the harness lists it: `module::name`), so that a
+/// stack overflow, which aborts a process, fails this test instead of killing the whole test
+/// binary.
 pub fn on_small_stack_in_child(test: &str, body: impl FnOnce() + Send + 'static) {
     const CHILD: &str = "MESHGUARD_TEST_CHILD";
     if std::env::var_os(CHILD).is_some() {

@@ -10,6 +10,7 @@ use super::source::KeySource;
 use super::state;
 use super::status::RemoteStatus;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 impl Issuer {
     /// Tokens whose `iss` equals `issuer` exactly, verified with keys fetched from `remote`.
     pub fn remote(issuer: impl Into<String>, remote: RemoteJwks) -> Self {
@@ -40,6 +41,7 @@ impl Issuer {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 impl VerifierBuilder {
     /// Builds as [`build`](VerifierBuilder::build) does, then fetches every remote key set
     /// once, concurrently, on the current tokio runtime (outside one, nothing is fetched
@@ -87,6 +89,7 @@ impl VerifierBuilder {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 impl Verifier {
     /// Whether any issuer's keys come from a remote source.
     pub(crate) fn has_remote_sources(&self) -> bool {

@@ -81,14 +81,18 @@ mod status;
 #[cfg(feature = "remote-jwks")]
 pub(crate) use cache::Snapshot;
 #[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_STALE, DEFAULT_MAX_TTL,
     DEFAULT_MIN_TTL, DEFAULT_REFRESH_INTERVAL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TTL, RemoteJwks,
     Startup,
 };
 #[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use discovery::discovered_jwks_uri;
 #[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use error::RemoteError;
 #[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use status::{Health, RemoteStatus};

@@ -1,0 +1,18 @@
+//! The `meshguard` command-line tool, run as a process (feature `cli`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../peer_support/mod.rs"]
+mod peer_support;
+#[path = "../policy_support/mod.rs"]
+mod policy_support;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod peer;
+mod policy;
+mod token;
