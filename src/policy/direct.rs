@@ -46,16 +46,21 @@ pub(crate) fn context(
 ) -> Result<cedar_policy::Context, Unbuilt> {
     let mut record = BTreeMap::new();
     for (key, value) in fields {
-        record.insert(key.into(), value_of(value, key, 0, max_depth, expr)?);
+        record.insert(
+            key.into(),
+            value_of(value, &|| key.clone(), 0, max_depth, expr)?,
+        );
     }
     Ok(cedar_policy::Context::from(ast::Context::Value(Arc::new(
         record,
     ))))
 }
 
+/// `path` names the value in error messages; it is rendered only when one is needed, so
+/// that a valid context costs no string per field.
 fn value_of(
     json: &Json,
-    path: &str,
+    path: &dyn Fn() -> String,
     depth: usize,
     max_depth: usize,
     expr: ExprEscape,
@@ -63,7 +68,7 @@ fn value_of(
     let unsupported = |message: &str| {
         Unbuilt::Invalid(
             EntityError::UnsupportedValue {
-                path: path.to_owned(),
+                path: path(),
                 message: message.to_owned(),
             }
             .to_string(),
@@ -85,7 +90,7 @@ fn value_of(
             for (i, item) in items.iter().enumerate() {
                 set.push(value_of(
                     item,
-                    &format!("{path}[{i}]"),
+                    &|| format!("{}[{i}]", path()),
                     depth + 1,
                     max_depth,
                     expr,
@@ -110,7 +115,13 @@ fn value_of(
             }
             let mut record = BTreeMap::new();
             for (key, item) in map {
-                let value = value_of(item, &format!("{path}.{key}"), depth + 1, max_depth, expr)?;
+                let value = value_of(
+                    item,
+                    &|| format!("{}.{key}", path()),
+                    depth + 1,
+                    max_depth,
+                    expr,
+                )?;
                 record.insert(key.into(), value);
             }
             Ok(Value::record_arc(Arc::new(record), None))

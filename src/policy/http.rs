@@ -39,7 +39,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Uri};
@@ -435,12 +436,16 @@ fn grpc(input: &HttpInput<'_>, resource: &EntityUid) -> Result<MappedRequest, Ma
     ))
 }
 
+/// `Action`, parsed once: every mapped request names an action.
 #[expect(
     clippy::expect_used,
-    reason = "`Action` is a constant, valid Cedar type name and any string is a valid id"
+    reason = "`Action` is a constant, valid Cedar type name"
 )]
+static ACTION: LazyLock<cedar_policy::EntityTypeName> =
+    LazyLock::new(|| cedar_policy::EntityTypeName::from_str("Action").expect("valid type name"));
+
 fn action_uid(id: &str) -> EntityUid {
-    EntityUid::new("Action", id).expect("valid type name")
+    EntityUid::of_type(&ACTION, id)
 }
 
 fn context_of(fields: Map<String, Value>) -> Context {

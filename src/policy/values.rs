@@ -44,6 +44,16 @@ impl EntityUid {
         )))
     }
 
+    /// A uid of a type name parsed once beforehand: Cedar's parser costs microseconds, too
+    /// much to pay for a constant name on every request.
+    #[must_use]
+    pub(crate) fn of_type(name: &cedar_policy::EntityTypeName, id: &str) -> Self {
+        Self(cedar_policy::EntityUid::from_type_name_and_id(
+            name.clone(),
+            cedar_policy::EntityId::new(id),
+        ))
+    }
+
     /// Wraps a cedar-policy uid (public as [`cedar::from_entity_uid`](super::cedar::from_entity_uid)).
     #[must_use]
     pub(crate) fn from_cedar(uid: cedar_policy::EntityUid) -> Self {
