@@ -3,25 +3,21 @@
 //! allowed by the last of them. Each iteration is one request; the requests of a sample are
 //! spread over keep-alive connections, each sending one request at a time.
 
-use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Empty};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use meshguard::guard::GuardLayer;
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource, PrincipalMapping};
 use meshguard::token::{Algorithm, DEFAULT_TOKEN_CACHE, Issuer, KeySet, TokenSigner, Verifier};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 use tokio::runtime::Runtime;
+
+use crate::loopback_client::Loopback;
 
 const ISS: &str = "https://idp.bench.example";
 const AUD: &str = "api://orders";
@@ -118,67 +114,6 @@ fn guarded_router(verifier: Verifier) -> Router {
     bare_router().layer(guard)
 }
 
-/// A server on 127.0.0.1 and its keep-alive client connections.
-struct Loopback {
-    clients: Vec<SendRequest<Empty<Bytes>>>,
-}
-
-impl Loopback {
-    async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let mut clients = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            clients.push(connect(addr).await);
-        }
-        Self { clients }
-    }
-
-    /// Sends exactly `total` requests spread over the connections, each connection one at a
-    /// time, and checks that every one is answered 200.
-    async fn send(&mut self, bearer: &str, total: u64) {
-        let connections = self.clients.len() as u64;
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, mut client) in self.clients.drain(..).enumerate() {
-            let count = total / connections + u64::from((index as u64) < total % connections);
-            let bearer = bearer.to_owned();
-            tasks.spawn(async move {
-                for _ in 0..count {
-                    assert_eq!(request(&mut client, &bearer).await, StatusCode::OK);
-                }
-                client
-            });
-        }
-        while let Some(client) = tasks.join_next().await {
-            self.clients.push(client.unwrap());
-        }
-    }
-}
-
-async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-async fn request(client: &mut SendRequest<Empty<Bytes>>, bearer: &str) -> StatusCode {
-    client.ready().await.unwrap();
-    let request = Request::get(PATH)
-        .header(header::HOST, "127.0.0.1")
-        .header(header::AUTHORIZATION, bearer)
-        .body(Empty::new())
-        .unwrap();
-    let response = client.send_request(request).await.unwrap();
-    let status = response.status();
-    response.into_body().collect().await.unwrap();
-    status
-}
-
 fn measure(
     runtime: &Runtime,
     server: &mut Loopback,
@@ -186,7 +121,7 @@ fn measure(
     iters: u64,
 ) -> std::time::Duration {
     let start = Instant::now();
-    runtime.block_on(server.send(bearer, iters));
+    runtime.block_on(server.send(PATH, bearer, iters));
     start.elapsed()
 }
 
@@ -198,11 +133,11 @@ pub(crate) fn bench(c: &mut Criterion) {
         .unwrap();
     let (token, verifier) = token_and_verifier();
     let bearer = format!("Bearer {token}");
-    let mut bare = runtime.block_on(Loopback::start(bare_router()));
-    let mut guarded = runtime.block_on(Loopback::start(guarded_router(verifier)));
+    let mut bare = runtime.block_on(Loopback::start(bare_router(), CONNECTIONS));
+    let mut guarded = runtime.block_on(Loopback::start(guarded_router(verifier), CONNECTIONS));
     // Warm: the token is verified and cached, every connection is open and has served.
-    runtime.block_on(bare.send(&bearer, CONNECTIONS as u64));
-    runtime.block_on(guarded.send(&bearer, CONNECTIONS as u64));
+    runtime.block_on(bare.send(PATH, &bearer, CONNECTIONS as u64));
+    runtime.block_on(guarded.send(PATH, &bearer, CONNECTIONS as u64));
 
     let mut group = c.benchmark_group("hot_path");
     group.bench_function("bare_loopback", |b| {

@@ -12,6 +12,8 @@
 )]
 
 mod loopback;
+#[path = "../support/loopback.rs"]
+mod loopback_client;
 mod policy;
 mod token;
 

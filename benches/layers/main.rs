@@ -20,6 +20,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../support/loopback.rs"]
+mod loopback_client;
+
 mod in_process;
 mod loopback;
 mod service;
