@@ -3,7 +3,10 @@
 # (JOBS targets at a time, default 1), and prints a table per target: CPU seconds,
 # executions, crashes, corpus entries. Exits 1 when any target crashed.
 #
-#   fuzz/run-all.sh [--merge] SECONDS [JOBS]
+#   fuzz/run-all.sh [--merge] SECONDS [JOBS] [TARGET...]
+#
+# With TARGETs, only those run (a campaign can top up the targets that have had the least
+# time); without, every target does.
 #
 # The working corpus lives under the cargo target directory and grows from run to run; it is
 # seeded from the committed fuzz/corpus/<target>/ each time. Crash inputs are saved under
@@ -20,8 +23,9 @@ if [ "${1:-}" = "--merge" ]; then
   merge=1
   shift
 fi
-seconds="${1:?usage: fuzz/run-all.sh [--merge] SECONDS [JOBS]}"
+seconds="${1:?usage: fuzz/run-all.sh [--merge] SECONDS [JOBS] [TARGET...]}"
 jobs="${2:-1}"
+shift $(( $# < 2 ? $# : 2 ))
 case "$seconds$jobs" in
   *[!0-9]*) echo "SECONDS and JOBS are whole numbers" >&2; exit 2 ;;
 esac
@@ -77,6 +81,15 @@ run_one() {
 }
 
 targets="$(cargo fuzz list)"
+if [ "$#" -gt 0 ]; then
+  for wanted in "$@"; do
+    if ! printf '%s\n' $targets | grep -qx -- "$wanted"; then
+      echo "no fuzz target named $wanted (cargo fuzz list names them)" >&2
+      exit 2
+    fi
+  done
+  targets="$*"
+fi
 echo "fuzzing $(echo "$targets" | wc -w) targets for ${seconds}s each, $jobs at a time, sanitizer: $sanitizer"
 running=0
 for target in $targets; do
