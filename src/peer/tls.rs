@@ -166,7 +166,8 @@ impl ClientRoots {
 
 /// Builds a rustls `ServerConfig` (ring, TLS 1.2 and 1.3) that presents `cert_chain` with
 /// `key` and requires every client to present a certificate chained to `client_roots`.
-/// ALPN offers `h2` and `http/1.1`, so the config serves axum and tonic alike.
+/// ALPN offers `h2` and `http/1.1`, so the config serves axum and tonic alike. Sessions are
+/// never resumed: each connection's client chain is verified in a full handshake.
 ///
 /// Identity is then read from the verified chain with [`PeerIdentity::from_der_chain`];
 /// this crate does not verify chains itself.
@@ -208,6 +209,12 @@ pub fn server_config(
         .with_single_cert(cert_chain, key)
         .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // A resumed session (TLS 1.3 tickets live 24 h in rustls, TLS 1.2 session ids too) carries
+    // the client chain of its first handshake without verifying it again: a certificate that
+    // expired since, or a trust domain no longer trusted, would keep getting in. Every
+    // connection gets a full handshake, as go-spiffe's configurations do.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 

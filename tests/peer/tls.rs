@@ -221,6 +221,61 @@ async fn https_get_with(
     Ok((status, String::from_utf8(body.to_vec())?))
 }
 
+/// How the handshake of one connection went, after a request on it (so the client has
+/// read any session tickets the server sent).
+async fn handshake_kind_of_a_request(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> rustls::HandshakeKind {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let kind = tls.get_ref().1.handshake_kind().unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::get("/whoami")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body().collect().await.unwrap();
+    kind
+}
+
+#[tokio::test]
+async fn every_connection_verifies_the_client_chain_in_a_full_handshake() {
+    // A resumed session would carry the first handshake's client chain past the verifier,
+    // for as long as the ticket lives, even after that certificate expired.
+    let pki = Pki::new();
+    let addr = serve_axum(pki.server_config(&pki.spiffe_roots())).await;
+    let client = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+    for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.ca.cert.der().clone()).unwrap();
+        let config = Arc::new(
+            ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[versions])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_client_auth_cert(vec![client.cert.der().clone()], key_der(&client))
+                .unwrap(),
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                handshake_kind_of_a_request(addr, Arc::clone(&config)).await,
+                rustls::HandshakeKind::Full,
+                "{versions:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn axum_sees_the_client_svid_through_connect_info() {
     let pki = Pki::new();
