@@ -415,7 +415,12 @@ pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock(AtomicI64::new(T0)))
+        ManualClock::at(T0)
+    }
+
+    /// A clock reading `seconds` since the epoch (a real "now", for tokens a real IdP made).
+    pub fn at(seconds: i64) -> Arc<Self> {
+        Arc::new(ManualClock(AtomicI64::new(seconds)))
     }
 
     pub fn advance(&self, seconds: i64) {

@@ -1,0 +1,127 @@
+// The identity provider of meshguard's interop tests: panva's oidc-provider on 127.0.0.1.
+//
+// Started by tests/idp_support (node --eval with this text, the working directory being the
+// install that holds node_modules, see the README). It prints one JSON line on stdout,
+//   {"ready":true,"issuer":"http://127.0.0.1:PORT","clients":{...}}
+// and exits when its standard input ends, so the test process dying takes it along.
+//
+// Everything secret is made here at start-up and lives as long as the process: the signing
+// keys (one per algorithm) and the client secrets, which reach the tests through the ready line.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+
+import Provider, { errors } from 'oidc-provider';
+
+// One signing key per JWS algorithm. Each JWK names its `alg`, so oidc-provider signs each
+// resource's tokens with exactly one key and the published JWKS says which key is for what.
+// `Ed25519` is the fully-specified name of RFC 9864; `EdDSA` the polymorphic one of RFC 8037.
+const SIGNING = {
+  RS256: ['rsa', { modulusLength: 2048 }],
+  PS256: ['rsa', { modulusLength: 2048 }],
+  ES256: ['ec', { namedCurve: 'P-256' }],
+  ES384: ['ec', { namedCurve: 'P-384' }],
+  EdDSA: ['ed25519', {}],
+  Ed25519: ['ed25519', {}],
+};
+
+function signingKey(alg) {
+  const [type, options] = SIGNING[alg];
+  const { privateKey } = generateKeyPairSync(type, options);
+  return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: `${alg.toLowerCase()}-key` };
+}
+
+// Resource indicators (RFC 8707): what a client_credentials request names with `resource`
+// decides the token's audience, format, signing algorithm and lifetime.
+const RESOURCES = {
+  'https://api.test/rs256': { alg: 'RS256' },
+  'https://api.test/ps256': { alg: 'PS256' },
+  'https://api.test/es256': { alg: 'ES256' },
+  'https://api.test/es384': { alg: 'ES384' },
+  'https://api.test/eddsa': { alg: 'EdDSA' },
+  'https://api.test/ed25519': { alg: 'Ed25519' },
+  // A short lifetime, for tests that move a clock past `exp`.
+  'https://api.test/short': { alg: 'ES256', ttl: 5 },
+  // Opaque tokens, readable only through the introspection endpoint.
+  'https://api.test/opaque': { opaque: true },
+};
+const DEFAULT_TTL = 300;
+
+function resourceServer(resource) {
+  const spec = RESOURCES[resource];
+  if (!spec) {
+    return undefined;
+  }
+  const info = { scope: 'read write', audience: resource, accessTokenTTL: spec.ttl ?? DEFAULT_TTL };
+  if (spec.opaque) {
+    return { ...info, accessTokenFormat: 'opaque' };
+  }
+  return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg: spec.alg } } };
+}
+
+const secret = () => randomBytes(24).toString('base64url');
+
+// Two clients for the client_credentials grant, one per way of sending the secret, and a
+// resource server that may only introspect.
+const CLIENTS = {
+  basic: { client_id: 'svc-basic', client_secret: secret(), method: 'client_secret_basic', grant: true },
+  post: { client_id: 'svc-post', client_secret: secret(), method: 'client_secret_post', grant: true },
+  introspector: { client_id: 'rs', client_secret: secret(), method: 'client_secret_basic', grant: false },
+};
+
+const clients = Object.values(CLIENTS).map((c) => ({
+  client_id: c.client_id,
+  client_secret: c.client_secret,
+  token_endpoint_auth_method: c.method,
+  grant_types: c.grant ? ['client_credentials'] : [],
+  response_types: [],
+  redirect_uris: [],
+  scope: c.grant ? 'read write' : undefined,
+}));
+
+const server = createServer();
+await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  jwks: { keys: Object.keys(SIGNING).map(signingKey) },
+  clients,
+  scopes: ['read', 'write'],
+  // Not used by the client_credentials grant, but oidc-provider wants its own values here
+  // rather than its development defaults.
+  cookies: { keys: [secret()] },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    // Only the resource-server client reads other clients' tokens.
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (ctx, client, token) => client.clientId === 'rs' || token.clientId === client.clientId,
+    },
+    dPoP: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async () => undefined,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resource) => {
+        const info = resourceServer(resource);
+        if (!info) {
+          throw new errors.InvalidTarget();
+        }
+        return info;
+      },
+    },
+  },
+  ttl: {
+    ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_TTL,
+  },
+});
+server.on('request', provider.callback());
+
+const ready = { ready: true, issuer, clients: {} };
+for (const [name, c] of Object.entries(CLIENTS)) {
+  ready.clients[name] = { id: c.client_id, secret: c.client_secret };
+}
+process.stdout.write(`${JSON.stringify(ready)}\n`);
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();

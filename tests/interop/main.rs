@@ -1,0 +1,19 @@
+//! meshguard against a real identity provider: panva's oidc-provider (`tests/idp`), started
+//! with Node on 127.0.0.1 by `tests/idp_support`. Every test is named `interop_*`; without
+//! Node or the install they return at once, after one line on standard error saying why.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[cfg(feature = "remote-jwks")]
+#[path = "../idp_support/mod.rs"]
+mod idp_support;
+#[cfg(feature = "remote-jwks")]
+#[path = "../remote_support/mod.rs"]
+mod remote_support;
+
+#[cfg(feature = "remote-jwks")]
+mod access_tokens;
