@@ -1,7 +1,7 @@
 // The identity provider of meshguard's interop tests: panva's oidc-provider on 127.0.0.1.
 //
-// Started by tests/idp_support (node --eval with this text, the working directory being the
-// install that holds node_modules, see the README). It prints one JSON line on stdout,
+// Started by tests/idp_support: `node --input-type=module --eval` with this text, in the
+// directory holding node_modules (`node idp.mjs` there works too). It prints one JSON line,
 //   {"ready":true,"issuer":"http://127.0.0.1:PORT","clients":{...}}
 // and exits when its standard input ends, so the test process dying takes it along.
 //
@@ -86,9 +86,6 @@ const provider = new Provider(issuer, {
   jwks: { keys: Object.keys(SIGNING).map(signingKey) },
   clients,
   scopes: ['read', 'write'],
-  // Not used by the client_credentials grant, but oidc-provider wants its own values here
-  // rather than its development defaults.
-  cookies: { keys: [secret()] },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -97,6 +94,7 @@ const provider = new Provider(issuer, {
       enabled: true,
       allowedPolicy: async (ctx, client, token) => client.clientId === 'rs' || token.clientId === client.clientId,
     },
+    // A token request carrying a DPoP proof (RFC 9449) gets a token bound to its key.
     dPoP: { enabled: true },
     resourceIndicators: {
       enabled: true,

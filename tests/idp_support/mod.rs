@@ -15,7 +15,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -74,19 +74,23 @@ impl Idp {
     ///
     /// When the IdP is installed (or `MESHGUARD_IDP_DIR` says it is) but cannot be started.
     pub fn shared() -> Option<Arc<Idp>> {
+        static LOCATED: OnceLock<Located> = OnceLock::new();
         static SHARED: Mutex<Weak<Idp>> = Mutex::new(Weak::new());
-        let dir = match locate() {
-            Located::Dir(dir) => dir,
-            Located::Skip(why) => {
-                skip_note(&why);
-                return None;
+        let located = LOCATED.get_or_init(|| {
+            let located = locate();
+            if let Located::Skip(why) = &located {
+                skip_note(why);
             }
+            located
+        });
+        let Located::Dir(dir) = located else {
+            return None;
         };
         let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(idp) = shared.upgrade() {
             return Some(idp);
         }
-        let idp = Arc::new(Idp::start(&dir));
+        let idp = Arc::new(Idp::start(dir));
         *shared = Arc::downgrade(&idp);
         Some(idp)
     }
@@ -258,7 +262,8 @@ enum Located {
     Skip(String),
 }
 
-/// The install to run, or why the tests skip. Panics where skipping would hide a CI fault.
+/// The install to run, or why the tests skip. Panics where skipping would hide a CI fault
+/// (and, panicking, is tried again by the next test, which fails the same way).
 fn locate() -> Located {
     let pinned = pinned_version();
     if let Some(dir) = std::env::var_os("MESHGUARD_IDP_DIR").filter(|d| !d.is_empty()) {
@@ -304,15 +309,12 @@ fn locate() -> Located {
     }
 }
 
-/// Says once per test binary why the interop tests skip. Written to the process's standard
-/// error directly: libtest captures `eprintln!` of passing tests and would hide it.
+/// Says why the interop tests skip (once per test binary, as the install is located once).
+/// Written to the process's standard error directly: libtest captures `eprintln!` of passing
+/// tests and would hide it; and in one write, so libtest's own output does not split it.
 fn skip_note(why: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // One write, so the line is not split by libtest's own output.
-        let line = format!("\ninterop_* tests skipped: {why}\n");
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    });
+    let line = format!("\ninterop_* tests skipped: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn pinned_version() -> String {
