@@ -383,9 +383,9 @@ fn drain_stderr(
     (text, reader)
 }
 
-/// A client for the IdP's loopback http endpoints: rustls on ring with no roots, since
-/// nothing here is https, and no proxy from the environment.
-fn http_client() -> reqwest::Client {
+/// A client for loopback http endpoints (the IdP's, a test's own service): rustls on ring
+/// with no roots, since nothing here is https, and no proxy from the environment.
+pub fn http_client() -> reqwest::Client {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -17,3 +17,5 @@ mod remote_support;
 
 #[cfg(feature = "remote-jwks")]
 mod access_tokens;
+#[cfg(all(feature = "remote-jwks", feature = "axum"))]
+mod service;
