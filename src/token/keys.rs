@@ -135,7 +135,7 @@ impl VerificationKey {
             Material::Rsa(_) => AlgorithmSet::of_family(KeyFamily::Rsa),
             Material::P256(_) => [Algorithm::ES256].into_iter().collect(),
             Material::P384(_) => [Algorithm::ES384].into_iter().collect(),
-            Material::Ed25519(_) => [Algorithm::EdDSA].into_iter().collect(),
+            Material::Ed25519(_) => AlgorithmSet::of_family(KeyFamily::Okp),
         }
     }
 
@@ -392,6 +392,10 @@ struct JwksDocument {
     keys: Vec<serde_json::Value>,
 }
 
+/// Why an Ed448 key is skipped: a JWK naming the curve or RFC 9864's `Ed448` is a real key
+/// meshguard cannot use, and saying so beats a bare "unsupported algorithm".
+const NO_ED448: &str = "Ed448 is not supported (ring implements Ed25519 only)";
+
 /// The JWK members meshguard reads (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
 #[derive(Deserialize)]
 struct Jwk {
@@ -436,6 +440,9 @@ impl Jwk {
             && !ops.iter().any(|op| op == "verify")
         {
             return Err(KeyError::Unsupported("`key_ops` lacks `verify`".into()));
+        }
+        if self.alg.as_deref() == Some("Ed448") || self.crv.as_deref() == Some("Ed448") {
+            return Err(KeyError::Unsupported(NO_ED448.into()));
         }
         let alg = match self.alg.as_deref() {
             Some(name) => Some(

@@ -15,6 +15,7 @@ mod support;
 
 mod cache;
 mod conformance;
+mod idp_fixes;
 #[cfg(feature = "axum")]
 mod layer;
 mod remote_jwks;
