@@ -19,4 +19,5 @@ mod idp_fixes;
 #[cfg(feature = "axum")]
 mod layer;
 mod remote_jwks;
+mod remote_retry;
 mod vectors;
