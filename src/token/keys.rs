@@ -269,15 +269,16 @@ impl KeySet {
             serde_json::from_slice(json).map_err(|e| KeyError::Jwks(e.to_string()))?;
         let mut set = KeySet::new();
         for (index, value) in document.keys.into_iter().enumerate() {
+            let name = key_name(index, &value);
             let key = serde_json::from_value::<Jwk>(value)
                 .map_err(|e| KeyError::Jwk(e.to_string()))
                 .and_then(Jwk::into_key);
             match key {
                 Ok(key) if !symmetric && key.family() == KeyFamily::Hmac => set.skipped.push(
-                    format!("key {index}: a symmetric (`oct`) key in a remote document"),
+                    format!("{name}: a symmetric (`oct`) key in a remote document"),
                 ),
                 Ok(key) => set.keys.push(key),
-                Err(why) => set.skipped.push(format!("key {index}: {why}")),
+                Err(why) => set.skipped.push(format!("{name}: {why}")),
             }
         }
         Ok(set)
@@ -328,7 +329,10 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// Keys of a JWKS document that were skipped, each with the reason.
+    /// Keys of a JWKS document that were skipped, each with the reason: `key 2 (kid `a`):
+    /// `use` is `enc``, or `key 2: ...` for a key without a string `kid`. The text is for
+    /// people, not matching; a `kid` is shown cut to 64 characters, control characters
+    /// replaced, since the document may come from anywhere.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
     }
@@ -340,6 +344,25 @@ impl From<VerificationKey> for KeySet {
             keys: vec![key],
             skipped: Vec::new(),
         }
+    }
+}
+
+/// Most characters of a skipped key's `kid` shown: the document is untrusted, and the text
+/// ends up in logs and on terminals.
+const MAX_SHOWN_KID: usize = 64;
+
+/// How a skipped key is named: its place in the document and, if it has one, its `kid`.
+fn key_name(index: usize, value: &serde_json::Value) -> String {
+    match value.get("kid").and_then(serde_json::Value::as_str) {
+        Some(kid) => {
+            let shown: String = kid
+                .chars()
+                .take(MAX_SHOWN_KID)
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
+            format!("key {index} (kid `{shown}`)")
+        }
+        None => format!("key {index}"),
     }
 }
 
@@ -586,6 +609,33 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert_eq!(set.keys()[0].kid(), Some("ok"));
         assert_eq!(set.skipped().len(), 6);
+        assert_eq!(set.skipped()[1], "key 1: unsupported key: `use` is `enc`");
+    }
+
+    #[test]
+    fn skipped_keys_are_named_by_a_printable_bounded_kid() {
+        let long = "é".repeat(100);
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"X25519","kid":"x1","x":"AA"}},
+            {{"kty":"RSA","use":"enc","kid":"a\nb","n":"AQAB","e":"AQAB"}},
+            {{"kty":"RSA","use":"enc","kid":"{long}","n":"AQAB","e":"AQAB"}},
+            {{"kty":"RSA","use":"enc","kid":7,"n":"AQAB","e":"AQAB"}}]}}"#
+        );
+        let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
+        let skipped = set.skipped();
+        assert!(
+            skipped[0].starts_with("key 0 (kid `x1`): "),
+            "{}",
+            skipped[0]
+        );
+        assert!(
+            skipped[1].starts_with("key 1 (kid `a\u{fffd}b`): "),
+            "{}",
+            skipped[1]
+        );
+        let shown = format!("key 2 (kid `{}`): ", "é".repeat(MAX_SHOWN_KID));
+        assert!(skipped[2].starts_with(&shown), "{}", skipped[2]);
+        assert!(skipped[3].starts_with("key 3: "), "{}", skipped[3]);
     }
 
     #[test]
