@@ -37,7 +37,8 @@ pub(crate) struct Args {
     #[cfg(feature = "remote-jwks")]
     #[arg(long = "discover", value_name = "ISSUER", conflicts_with = "keys")]
     discover: Option<String>,
-    /// Accept only these algorithms (repeatable); keys restrict them further.
+    /// Accept only these algorithms (repeatable); keys restrict them further. `EdDSA` and
+    /// `Ed25519` are two names: give each one tokens may carry.
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<Algorithm>,
     /// Accepted `iss` values (repeatable). Without it, `iss` is not checked.
@@ -243,27 +244,22 @@ fn configure(args: &Args, keys: Keys) -> Result<VerifierBuilder, String> {
 /// One issuer per `--issuer` (or the discovered issuer), else any issuer, each with the keys
 /// the flags name.
 fn issuers(args: &Args, keys: Keys) -> Vec<Issuer> {
-    let keys = match keys {
-        Keys::Local(keys) => keys,
-        #[cfg(feature = "remote-jwks")]
-        Keys::Remote(remote) => {
-            return match (args.issuers.as_slice(), &args.discover) {
-                ([], Some(issuer)) => vec![Issuer::remote(issuer, remote)],
-                ([], None) => vec![Issuer::any_remote(remote)],
-                (issuers, _) => issuers
-                    .iter()
-                    .map(|iss| Issuer::remote(iss, remote.clone()))
-                    .collect(),
-            };
-        }
-    };
-    if args.issuers.is_empty() {
-        vec![Issuer::any(keys)]
-    } else {
-        args.issuers
+    match keys {
+        Keys::Local(keys) if args.issuers.is_empty() => vec![Issuer::any(keys)],
+        Keys::Local(keys) => args
+            .issuers
             .iter()
             .map(|iss| Issuer::new(iss, keys.clone()))
-            .collect()
+            .collect(),
+        #[cfg(feature = "remote-jwks")]
+        Keys::Remote(remote) => match (args.issuers.as_slice(), &args.discover) {
+            ([], Some(issuer)) => vec![Issuer::remote(issuer, remote)],
+            ([], None) => vec![Issuer::any_remote(remote)],
+            (issuers, _) => issuers
+                .iter()
+                .map(|iss| Issuer::remote(iss, remote.clone()))
+                .collect(),
+        },
     }
 }
 
