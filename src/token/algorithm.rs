@@ -46,6 +46,10 @@ pub enum Algorithm {
     Ed25519,
 }
 
+/// Why an Ed448 key is refused: a JWK or PEM key on that curve, or a JWK naming RFC 9864's
+/// `Ed448`, is a real key meshguard cannot use, and saying so beats "unsupported algorithm".
+pub(crate) const NO_ED448: &str = "Ed448 is not supported (ring implements Ed25519 only)";
+
 /// The kind of key an [`Algorithm`] needs; a key of one family never serves another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

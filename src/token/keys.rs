@@ -9,7 +9,7 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
-use super::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
+use super::algorithm::{Algorithm, AlgorithmSet, KeyFamily, NO_ED448};
 use super::crypto::RingVerifier;
 use super::der::{self, SpkiKey, SpkiProblem};
 use super::error::KeyError;
@@ -415,10 +415,6 @@ struct JwksDocument {
     keys: Vec<serde_json::Value>,
 }
 
-/// Why an Ed448 key is skipped: a JWK naming the curve or RFC 9864's `Ed448` is a real key
-/// meshguard cannot use, and saying so beats a bare "unsupported algorithm".
-const NO_ED448: &str = "Ed448 is not supported (ring implements Ed25519 only)";
-
 /// The JWK members meshguard reads (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
 #[derive(Deserialize)]
 struct Jwk {
@@ -660,6 +656,23 @@ mod tests {
         let (n, e) = der::rsa_public_key_components(&der).unwrap();
         assert_eq!(n, &[0x80; 200][..]);
         assert_eq!(e, &[1, 0, 1][..]);
+    }
+
+    #[test]
+    fn ed448_pem_keys_are_refused_by_name() {
+        // SubjectPublicKeyInfo { id-Ed448 (1.3.101.113), BIT STRING of 57 bytes }.
+        let mut spki = vec![
+            0x30, 0x43, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x3a, 0,
+        ];
+        spki.extend([7; 57]);
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        assert_eq!(
+            KeySet::from_pem(pem.as_bytes()).unwrap_err(),
+            KeyError::Unsupported(NO_ED448.into())
+        );
     }
 
     #[test]
