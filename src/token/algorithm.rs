@@ -3,9 +3,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A JWS signature algorithm (RFC 7518 §3, RFC 8037 §3.1).
+/// A JWS signature algorithm (RFC 7518 §3, RFC 8037 §3.1, RFC 9864 §2.2).
 ///
 /// `none` is deliberately absent: it cannot be named, configured or accepted.
+///
+/// [`EdDSA`](Algorithm::EdDSA) and [`Ed25519`](Algorithm::Ed25519) compute the same
+/// signature on the same keys, but they are two names and meshguard keeps them apart: an
+/// allowed-algorithm list must name each it accepts, and a key whose JWK says `alg: EdDSA`
+/// verifies only tokens saying `EdDSA` (and one saying `Ed25519` only `Ed25519`), since a
+/// key's `alg` names the one algorithm it is for (RFC 7517 §4.4, RFC 8725 §3.1). An Ed25519
+/// key without `alg` verifies both. Ed448 (`Ed448`, or `EdDSA` on an Ed448 key) is not
+/// supported: ring has no Ed448.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -31,9 +39,16 @@ pub enum Algorithm {
     ES256,
     /// ECDSA on P-384 with SHA-384.
     ES384,
-    /// EdDSA on Ed25519.
+    /// EdDSA on Ed25519, by the polymorphic name RFC 8037 §3.1 registered (and RFC 9864
+    /// deprecates); meshguard knows no other curve for it.
     EdDSA,
+    /// EdDSA on Ed25519, by its fully-specified name (RFC 9864 §2.2).
+    Ed25519,
 }
+
+/// Why an Ed448 key is refused: a JWK or PEM key on that curve, or a JWK naming RFC 9864's
+/// `Ed448`, is a real key meshguard cannot use, and saying so beats "unsupported algorithm".
+pub(crate) const NO_ED448: &str = "Ed448 is not supported (ring implements Ed25519 only)";
 
 /// The kind of key an [`Algorithm`] needs; a key of one family never serves another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,7 +66,7 @@ pub enum KeyFamily {
 
 impl Algorithm {
     /// Every supported algorithm, in a fixed order.
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -64,6 +79,7 @@ impl Algorithm {
         Algorithm::ES256,
         Algorithm::ES384,
         Algorithm::EdDSA,
+        Algorithm::Ed25519,
     ];
 
     /// The name used in the JOSE `alg` header parameter.
@@ -81,6 +97,7 @@ impl Algorithm {
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
             Algorithm::EdDSA => "EdDSA",
+            Algorithm::Ed25519 => "Ed25519",
         }
     }
 
@@ -95,7 +112,7 @@ impl Algorithm {
             | Algorithm::PS384
             | Algorithm::PS512 => KeyFamily::Rsa,
             Algorithm::ES256 | Algorithm::ES384 => KeyFamily::Ec,
-            Algorithm::EdDSA => KeyFamily::Okp,
+            Algorithm::EdDSA | Algorithm::Ed25519 => KeyFamily::Okp,
         }
     }
 
@@ -122,6 +139,8 @@ impl Algorithm {
         1 << (self as u16)
     }
 
+    /// The name jsonwebtoken 12 has for the algorithm. It has no `Ed25519`; its `EdDSA` is
+    /// the same signature on the same key, which is all its traits ask about.
     pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         match self {
             Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
@@ -135,7 +154,7 @@ impl Algorithm {
             Algorithm::PS512 => jsonwebtoken::Algorithm::PS512,
             Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
             Algorithm::ES384 => jsonwebtoken::Algorithm::ES384,
-            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Algorithm::EdDSA | Algorithm::Ed25519 => jsonwebtoken::Algorithm::EdDSA,
         }
     }
 }
@@ -232,7 +251,10 @@ mod tests {
 
     #[test]
     fn none_in_any_casing_is_not_an_algorithm() {
-        for name in ["none", "None", "NONE", "nOnE", "", "hs256", "ES512", "RS1"] {
+        for name in [
+            "none", "None", "NONE", "nOnE", "", "hs256", "ES512", "RS1", "Ed448", "ed25519",
+            "ED25519", "eddsa",
+        ] {
             assert_eq!(Algorithm::from_jose_name(name), None, "{name}");
         }
     }
@@ -242,6 +264,19 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(alg));
         }
+    }
+
+    #[test]
+    fn both_ed25519_names_are_known_and_distinct() {
+        assert_eq!("Ed25519".parse::<Algorithm>(), Ok(Algorithm::Ed25519));
+        assert_eq!("EdDSA".parse::<Algorithm>(), Ok(Algorithm::EdDSA));
+        let okp = AlgorithmSet::of_family(KeyFamily::Okp);
+        assert_eq!(
+            okp.iter().collect::<Vec<_>>(),
+            [Algorithm::EdDSA, Algorithm::Ed25519]
+        );
+        let eddsa: AlgorithmSet = [Algorithm::EdDSA].into_iter().collect();
+        assert!(!eddsa.contains(Algorithm::Ed25519));
     }
 
     #[test]

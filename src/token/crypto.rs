@@ -144,7 +144,7 @@ pub(crate) fn public_algorithm(alg: Algorithm) -> Option<&'static dyn sig::Verif
         // JWS ECDSA signatures are the fixed-size r || s concatenation, never DER (RFC 7518 §3.4).
         Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-        Algorithm::EdDSA => &sig::ED25519,
+        Algorithm::EdDSA | Algorithm::Ed25519 => &sig::ED25519,
         _ => return None,
     })
 }
@@ -203,7 +203,7 @@ impl RingSigner {
                 key,
                 &rng,
             )?),
-            Algorithm::EdDSA => {
+            Algorithm::EdDSA | Algorithm::Ed25519 => {
                 SigningKey::Ed25519(sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(key)?)
             }
         };

@@ -4,6 +4,8 @@ use x509_parser::der_parser::oid;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use super::algorithm::NO_ED448;
+
 /// A public key read from a `SubjectPublicKeyInfo`, in the form ring verifies with.
 pub(crate) enum SpkiKey {
     /// PKCS#1 `RSAPublicKey` DER.
@@ -46,6 +48,9 @@ pub(crate) fn spki_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<SpkiKey, SpkiP
             32 => Ok(SpkiKey::Ed25519(bits)),
             _ => Err(SpkiProblem::Malformed),
         };
+    }
+    if *algorithm == oid!(1.3.101.113) {
+        return Err(SpkiProblem::Unsupported(NO_ED448.into()));
     }
     if *algorithm == oid!(1.2.840.10045.2.1) {
         let curve = spki

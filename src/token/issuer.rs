@@ -9,6 +9,7 @@ use super::crypto::RingVerifier;
 use super::error::{TokenError, VerifierBuilderError};
 use super::json::{RawClaims, RawHeader};
 use super::keys::KeySet;
+use super::media_type::TokenType;
 use super::remote::source::KeySource;
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds.
@@ -136,7 +137,15 @@ impl Issuer {
         self
     }
 
-    /// Requires the header `typ` to equal one of `types`, ignoring ASCII case.
+    /// Requires the header `typ` to name one of `types`.
+    ///
+    /// Values are media types compared as RFC 7515 §4.1.9 says: without regard to ASCII
+    /// case, and a value without `/` read as if `application/` preceded it, whether it is
+    /// configured or in the token, so `at+jwt` and `Application/AT+JWT` are one type.
+    /// Nothing else is normalized: a `typ` with parameters (`at+jwt; charset=x`) or
+    /// surrounding whitespace names another type and is refused. A token without `typ` is
+    /// refused, and so is every token when no configured value names a media type (an empty
+    /// string, or `application/` alone).
     pub fn require_token_type(
         mut self,
         types: impl IntoIterator<Item = impl Into<String>>,
@@ -161,11 +170,12 @@ impl Issuer {
         self
     }
 
-    /// The RFC 9068 JWT access-token profile: `typ` must be `at+jwt` or
-    /// `application/at+jwt` (so an OpenID Connect ID token is refused), and `iss`, `exp`,
-    /// `aud`, `sub`, `client_id`, `iat` and `jti` must be present.
+    /// The RFC 9068 JWT access-token profile: `typ` must be `at+jwt` (or, the same type,
+    /// `application/at+jwt`, in any case; see
+    /// [`require_token_type`](Issuer::require_token_type)), so an OpenID Connect ID token is
+    /// refused; and `iss`, `exp`, `aud`, `sub`, `client_id`, `iat` and `jti` must be present.
     pub fn access_token_profile(self) -> Self {
-        let mut issuer = self.require_token_type(["at+jwt", "application/at+jwt"]);
+        let mut issuer = self.require_token_type(["at+jwt"]);
         for claim in ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"] {
             if !issuer.required_claims.iter().any(|c| c == claim) {
                 issuer.required_claims.push(claim.to_owned());
@@ -206,7 +216,9 @@ impl Issuer {
                 .map(|max| i64::try_from(max.as_secs()).unwrap_or(i64::MAX)),
             require_exp: self.require_exp,
             required_claims: self.required_claims,
-            token_types: self.token_types,
+            token_types: self
+                .token_types
+                .map(|types| types.iter().filter_map(|t| TokenType::new(t)).collect()),
             allow_unverified_confirmation: self.allow_unverified_confirmation,
         })
     }
@@ -295,7 +307,7 @@ pub(crate) struct PreparedIssuer {
     max_lifetime: Option<i64>,
     require_exp: bool,
     required_claims: Vec<String>,
-    token_types: Option<Vec<String>>,
+    token_types: Option<Vec<TokenType>>,
     allow_unverified_confirmation: bool,
 }
 
@@ -312,7 +324,7 @@ impl PreparedIssuer {
         }
         if let Some(types) = &self.token_types {
             let typ = header.typ.as_deref().unwrap_or_default();
-            if !types.iter().any(|t| t.eq_ignore_ascii_case(typ)) {
+            if !types.iter().any(|t| t.matches(typ)) {
                 return Err(TokenError::InvalidType);
             }
         }

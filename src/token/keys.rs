@@ -9,7 +9,7 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
-use super::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
+use super::algorithm::{Algorithm, AlgorithmSet, KeyFamily, NO_ED448};
 use super::crypto::RingVerifier;
 use super::der::{self, SpkiKey, SpkiProblem};
 use super::error::KeyError;
@@ -135,7 +135,7 @@ impl VerificationKey {
             Material::Rsa(_) => AlgorithmSet::of_family(KeyFamily::Rsa),
             Material::P256(_) => [Algorithm::ES256].into_iter().collect(),
             Material::P384(_) => [Algorithm::ES384].into_iter().collect(),
-            Material::Ed25519(_) => [Algorithm::EdDSA].into_iter().collect(),
+            Material::Ed25519(_) => AlgorithmSet::of_family(KeyFamily::Okp),
         }
     }
 
@@ -269,15 +269,16 @@ impl KeySet {
             serde_json::from_slice(json).map_err(|e| KeyError::Jwks(e.to_string()))?;
         let mut set = KeySet::new();
         for (index, value) in document.keys.into_iter().enumerate() {
+            let name = key_name(index, &value);
             let key = serde_json::from_value::<Jwk>(value)
                 .map_err(|e| KeyError::Jwk(e.to_string()))
                 .and_then(Jwk::into_key);
             match key {
                 Ok(key) if !symmetric && key.family() == KeyFamily::Hmac => set.skipped.push(
-                    format!("key {index}: a symmetric (`oct`) key in a remote document"),
+                    format!("{name}: a symmetric (`oct`) key in a remote document"),
                 ),
                 Ok(key) => set.keys.push(key),
-                Err(why) => set.skipped.push(format!("key {index}: {why}")),
+                Err(why) => set.skipped.push(format!("{name}: {why}")),
             }
         }
         Ok(set)
@@ -328,7 +329,10 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// Keys of a JWKS document that were skipped, each with the reason.
+    /// Keys of a JWKS document that were skipped, each with the reason: `key 2 (kid `a`):
+    /// `use` is `enc``, or `key 2: ...` for a key without a string `kid`. The text is for
+    /// people, not matching; a `kid` is shown cut to 64 characters, control characters
+    /// replaced, since the document may come from anywhere.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
     }
@@ -340,6 +344,25 @@ impl From<VerificationKey> for KeySet {
             keys: vec![key],
             skipped: Vec::new(),
         }
+    }
+}
+
+/// Most characters of a skipped key's `kid` shown: the document is untrusted, and the text
+/// ends up in logs and on terminals.
+const MAX_SHOWN_KID: usize = 64;
+
+/// How a skipped key is named: its place in the document and, if it has one, its `kid`.
+fn key_name(index: usize, value: &serde_json::Value) -> String {
+    match value.get("kid").and_then(serde_json::Value::as_str) {
+        Some(kid) => {
+            let shown: String = kid
+                .chars()
+                .take(MAX_SHOWN_KID)
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
+            format!("key {index} (kid `{shown}`)")
+        }
+        None => format!("key {index}"),
     }
 }
 
@@ -436,6 +459,9 @@ impl Jwk {
             && !ops.iter().any(|op| op == "verify")
         {
             return Err(KeyError::Unsupported("`key_ops` lacks `verify`".into()));
+        }
+        if self.alg.as_deref() == Some("Ed448") || self.crv.as_deref() == Some("Ed448") {
+            return Err(KeyError::Unsupported(NO_ED448.into()));
         }
         let alg = match self.alg.as_deref() {
             Some(name) => Some(
@@ -579,6 +605,33 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert_eq!(set.keys()[0].kid(), Some("ok"));
         assert_eq!(set.skipped().len(), 6);
+        assert_eq!(set.skipped()[1], "key 1: unsupported key: `use` is `enc`");
+    }
+
+    #[test]
+    fn skipped_keys_are_named_by_a_printable_bounded_kid() {
+        let long = "é".repeat(100);
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"X25519","kid":"x1","x":"AA"}},
+            {{"kty":"RSA","use":"enc","kid":"a\nb","n":"AQAB","e":"AQAB"}},
+            {{"kty":"RSA","use":"enc","kid":"{long}","n":"AQAB","e":"AQAB"}},
+            {{"kty":"RSA","use":"enc","kid":7,"n":"AQAB","e":"AQAB"}}]}}"#
+        );
+        let set = KeySet::from_jwks_json(jwks.as_bytes()).unwrap();
+        let skipped = set.skipped();
+        assert!(
+            skipped[0].starts_with("key 0 (kid `x1`): "),
+            "{}",
+            skipped[0]
+        );
+        assert!(
+            skipped[1].starts_with("key 1 (kid `a\u{fffd}b`): "),
+            "{}",
+            skipped[1]
+        );
+        let shown = format!("key 2 (kid `{}`): ", "é".repeat(MAX_SHOWN_KID));
+        assert!(skipped[2].starts_with(&shown), "{}", skipped[2]);
+        assert!(skipped[3].starts_with("key 3: "), "{}", skipped[3]);
     }
 
     #[test]
@@ -603,6 +656,23 @@ mod tests {
         let (n, e) = der::rsa_public_key_components(&der).unwrap();
         assert_eq!(n, &[0x80; 200][..]);
         assert_eq!(e, &[1, 0, 1][..]);
+    }
+
+    #[test]
+    fn ed448_pem_keys_are_refused_by_name() {
+        // SubjectPublicKeyInfo { id-Ed448 (1.3.101.113), BIT STRING of 57 bytes }.
+        let mut spki = vec![
+            0x30, 0x43, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x3a, 0,
+        ];
+        spki.extend([7; 57]);
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        assert_eq!(
+            KeySet::from_pem(pem.as_bytes()).unwrap_err(),
+            KeyError::Unsupported(NO_ED448.into())
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod issuer;
 mod json;
 mod keys;
 mod layer;
+mod media_type;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;

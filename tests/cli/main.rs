@@ -10,9 +10,13 @@
 mod peer_support;
 #[path = "../policy_support/mod.rs"]
 mod policy_support;
+#[cfg(feature = "remote-jwks")]
+#[path = "../remote_support/mod.rs"]
+mod remote_support;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod peer;
 mod policy;
+mod remote;
 mod token;

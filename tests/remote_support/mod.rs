@@ -388,6 +388,11 @@ impl TestKey {
     /// A token for `iss` with exactly `header` as its JOSE header, signed with this key.
     pub fn token_with_header(&self, header: &Value, iss: &str) -> String {
         let claims = json!({ "iss": iss, "aud": AUDIENCE, "sub": "alice", "exp": EXP });
+        self.token_with_header_and_claims(header, &claims)
+    }
+
+    /// A token with exactly `header` and `claims`, signed with this key.
+    pub fn token_with_header_and_claims(&self, header: &Value, claims: &Value) -> String {
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

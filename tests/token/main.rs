@@ -15,7 +15,9 @@ mod support;
 
 mod cache;
 mod conformance;
+mod idp_fixes;
 #[cfg(feature = "axum")]
 mod layer;
 mod remote_jwks;
+mod remote_retry;
 mod vectors;

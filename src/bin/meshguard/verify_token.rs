@@ -15,6 +15,10 @@ use meshguard::token::{
 
 /// Arguments of `verify-token`.
 #[derive(clap::Args)]
+#[cfg_attr(
+    feature = "remote-jwks",
+    command(group(clap::ArgGroup::new("remote").args(["jwks_url", "discover"])))
+)]
 pub(crate) struct Args {
     /// A file holding a JWKS, a single JWK, or a PEM public key or certificate (repeatable).
     #[arg(long = "keys", value_name = "FILE")]
@@ -33,7 +37,8 @@ pub(crate) struct Args {
     #[cfg(feature = "remote-jwks")]
     #[arg(long = "discover", value_name = "ISSUER", conflicts_with = "keys")]
     discover: Option<String>,
-    /// Accept only these algorithms (repeatable); keys restrict them further.
+    /// Accept only these algorithms (repeatable); keys restrict them further. `EdDSA` and
+    /// `Ed25519` are two names: give each one tokens may carry.
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<Algorithm>,
     /// Accepted `iss` values (repeatable). Without it, `iss` is not checked.
@@ -51,8 +56,46 @@ pub(crate) struct Args {
     /// Claims that must be present (repeatable).
     #[arg(long = "require", value_name = "CLAIM")]
     required: Vec<String>,
+    /// Apply a token profile: `at+jwt` is the RFC 9068 JWT access-token profile (`typ`
+    /// must be `at+jwt`; iss, exp, aud, sub, client_id, iat and jti must be present).
+    #[arg(
+        long = "profile",
+        value_name = "PROFILE",
+        conflicts_with = "token_types"
+    )]
+    profile: Option<Profile>,
+    /// Require the header `typ` to name this media type (repeatable); `at+jwt` and
+    /// `application/at+jwt` are the same type, case is ignored, parameters are not.
+    #[arg(long = "require-type", value_name = "TYPE")]
+    token_types: Vec<String>,
+    /// Allow plain http key URLs to hosts that are not loopback addresses (http to
+    /// 127.0.0.1, ::1 and localhost is always allowed); anyone on the path can swap the keys.
+    #[cfg(feature = "remote-jwks")]
+    #[arg(long = "allow-plain-http", requires = "remote")]
+    allow_plain_http: bool,
+    /// Also trust the CA certificates in this PEM file for https key URLs (repeatable).
+    #[cfg(feature = "remote-jwks")]
+    #[arg(long = "ca-file", value_name = "FILE", requires = "remote")]
+    ca_files: Vec<PathBuf>,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
+}
+
+/// The token profiles `--profile` names.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Profile {
+    /// RFC 9068: JWT access tokens.
+    #[value(name = "at+jwt")]
+    AtJwt,
+}
+
+/// Where the keys come from.
+enum Keys {
+    /// Key files, read before anything else.
+    Local(KeySet),
+    /// A JWKS URL or discovery, fetched once at start.
+    #[cfg(feature = "remote-jwks")]
+    Remote(RemoteJwks),
 }
 
 /// Longest stdin input read: well past any token the verifier would accept.
@@ -60,8 +103,13 @@ const MAX_STDIN_BYTES: u64 = 1 << 20;
 
 pub(crate) fn run(args: Args) -> ExitCode {
     #[cfg(feature = "remote-jwks")]
-    if remote_keys(&args).is_some() {
-        return run_remote(args);
+    match remote_keys(&args) {
+        Ok(Some(remote)) => return run_remote(args, remote),
+        Ok(None) => {}
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
     }
     let verifier = match build_verifier(&args) {
         Ok(verifier) => verifier,
@@ -118,7 +166,7 @@ fn report(
 }
 
 fn build_verifier(args: &Args) -> Result<Verifier, String> {
-    configure(args, keys(args)?)?
+    configure(args, Keys::Local(keys(args)?))?
         .build()
         .map_err(|e| e.to_string())
 }
@@ -149,7 +197,7 @@ fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 }
 
 /// The verifier configuration the flags describe, with `keys` for every issuer.
-fn configure(args: &Args, keys: KeySet) -> Result<VerifierBuilder, String> {
+fn configure(args: &Args, keys: Keys) -> Result<VerifierBuilder, String> {
     #[cfg(feature = "remote-jwks")]
     let implied_issuer = args.discover.is_some();
     #[cfg(not(feature = "remote-jwks"))]
@@ -172,6 +220,13 @@ fn configure(args: &Args, keys: KeySet) -> Result<VerifierBuilder, String> {
                 .iter()
                 .fold(issuer, |issuer, aud| issuer.audience(aud))
         };
+        issuer = match args.profile {
+            Some(Profile::AtJwt) => issuer.access_token_profile(),
+            None => issuer,
+        };
+        if !args.token_types.is_empty() {
+            issuer = issuer.require_token_type(&args.token_types);
+        }
         args.required
             .iter()
             .fold(issuer, |issuer, claim| issuer.require_claim(claim))
@@ -188,41 +243,84 @@ fn configure(args: &Args, keys: KeySet) -> Result<VerifierBuilder, String> {
 
 /// One issuer per `--issuer` (or the discovered issuer), else any issuer, each with the keys
 /// the flags name.
-fn issuers(args: &Args, keys: KeySet) -> Vec<Issuer> {
-    #[cfg(feature = "remote-jwks")]
-    if let Some(remote) = remote_keys(args) {
-        return match (args.issuers.as_slice(), &args.discover) {
+fn issuers(args: &Args, keys: Keys) -> Vec<Issuer> {
+    match keys {
+        Keys::Local(keys) if args.issuers.is_empty() => vec![Issuer::any(keys)],
+        Keys::Local(keys) => args
+            .issuers
+            .iter()
+            .map(|iss| Issuer::new(iss, keys.clone()))
+            .collect(),
+        #[cfg(feature = "remote-jwks")]
+        Keys::Remote(remote) => match (args.issuers.as_slice(), &args.discover) {
             ([], Some(issuer)) => vec![Issuer::remote(issuer, remote)],
             ([], None) => vec![Issuer::any_remote(remote)],
             (issuers, _) => issuers
                 .iter()
                 .map(|iss| Issuer::remote(iss, remote.clone()))
                 .collect(),
-        };
-    }
-    if args.issuers.is_empty() {
-        vec![Issuer::any(keys)]
-    } else {
-        args.issuers
-            .iter()
-            .map(|iss| Issuer::new(iss, keys.clone()))
-            .collect()
+        },
     }
 }
 
+/// The remote key source the flags name, with its extra roots read; `None` for key files.
 #[cfg(feature = "remote-jwks")]
-fn remote_keys(args: &Args) -> Option<RemoteJwks> {
-    match (&args.jwks_url, &args.discover) {
-        (Some(url), _) => Some(RemoteJwks::url(url)),
-        (None, Some(issuer)) => Some(RemoteJwks::discover(issuer)),
-        (None, None) => None,
+fn remote_keys(args: &Args) -> Result<Option<RemoteJwks>, String> {
+    let mut remote = match (&args.jwks_url, &args.discover) {
+        (Some(url), _) => RemoteJwks::url(url),
+        (None, Some(issuer)) => RemoteJwks::discover(issuer),
+        (None, None) => return Ok(None),
+    };
+    if args.allow_plain_http {
+        eprintln!("note: plain http allowed: keys fetched in the clear can be replaced on the way");
+        remote = remote.allow_plain_http();
     }
+    for path in &args.ca_files {
+        for der in ca_certificates(path)? {
+            remote = remote.add_root_certificate(der);
+        }
+    }
+    Ok(Some(remote))
+}
+
+/// The DER of every `CERTIFICATE` block of a PEM file; anything else in it is an error, so
+/// a key or a mangled file is not silently trusted as nothing.
+#[cfg(feature = "remote-jwks")]
+fn ca_certificates(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let cannot = |why: String| {
+        format!(
+            "cannot read CA certificates from `{}`: {why}",
+            path.display()
+        )
+    };
+    let bytes = read_bounded(path, MAX_KEY_DOCUMENT_BYTES).map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() > MAX_KEY_DOCUMENT_BYTES {
+        return Err(cannot(format!(
+            "larger than {MAX_KEY_DOCUMENT_BYTES} bytes"
+        )));
+    }
+    let mut certificates = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
+        let block = block.map_err(|e| cannot(e.to_string()))?;
+        if block.label != "CERTIFICATE" {
+            return Err(cannot(format!(
+                "a `{}` block is not a certificate",
+                block.label
+            )));
+        }
+        certificates.push(block.contents);
+    }
+    if certificates.is_empty() {
+        return Err(cannot("no CERTIFICATE block".into()));
+    }
+    Ok(certificates)
 }
 
 /// Verifies against a remote key source: one fetch (discovery included), then the verdict.
-/// An unreachable source is a rejection (`key_source_unavailable`), not a usage error.
+/// A source that gives no keys at start (unreachable, refused, a discovery document naming
+/// another issuer, no usable key) is a configuration error (exit 2), not a rejection.
 #[cfg(feature = "remote-jwks")]
-fn run_remote(args: Args) -> ExitCode {
+fn run_remote(args: Args, remote: RemoteJwks) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,7 +331,7 @@ fn run_remote(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let builder = match configure(&args, KeySet::new()) {
+    let builder = match configure(&args, Keys::Remote(remote)) {
         Ok(builder) => builder,
         Err(message) => {
             eprintln!("error: {message}");
@@ -252,16 +350,28 @@ fn run_remote(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let mut unavailable = false;
+        for status in verifier.remote_status() {
+            for skipped in status.skipped_keys() {
+                eprintln!("note: `{}`: skipped {skipped}", status.issuer());
+            }
+            if !status.health().is_ready() {
+                let why = status
+                    .last_error()
+                    .map_or_else(|| "no keys".to_owned(), ToString::to_string);
+                eprintln!("error: `{}`: cannot load the keys: {why}", status.issuer());
+                unavailable = true;
+            }
+        }
+        if unavailable {
+            return ExitCode::from(2);
+        }
         let outcome = verifier.verify_async(&token).await;
         for status in verifier.remote_status() {
-            if status.skipped() > 0 {
-                eprintln!(
-                    "note: `{}`: skipped {} unusable keys",
-                    status.issuer(),
-                    status.skipped()
-                );
-            }
-            if let Some(error) = status.last_error() {
+            // A refresh the token caused (an unknown `kid`) that failed.
+            if status.failures() > 0
+                && let Some(error) = status.last_error()
+            {
                 eprintln!("note: `{}`: {error}", status.issuer());
             }
         }

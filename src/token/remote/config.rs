@@ -140,7 +140,10 @@ impl RemoteJwks {
 
     /// The least time between two fetches that requests cause: a token with an unknown
     /// `kid` triggers at most one refresh per interval (concurrent ones share it), and after
-    /// a failed fetch the next attempt waits this long. Defaults to
+    /// a failed fetch the next attempt waits this long. A fetch whose connection fails
+    /// before any answer (refused, reset, or closed unanswered, as a kept-alive connection
+    /// is after the provider restarts) is tried once more at once, on a new connection,
+    /// before it counts as failed; nothing else is retried. Defaults to
     /// [`DEFAULT_REFRESH_INTERVAL`].
     pub fn refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;

@@ -1,6 +1,7 @@
 //! The HTTP side: a reqwest client on rustls with ring, and a GET whose body is bounded
 //! while it streams in.
 
+use std::io::ErrorKind;
 use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
@@ -79,13 +80,28 @@ fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, RemoteErr
 }
 
 /// GETs `url`, accepting only 200 and at most `limit` body bytes.
+///
+/// A request whose connection fails before any answer (refused, reset, or closed unanswered)
+/// is sent once more at once, on a new connection: an identity provider that restarted
+/// leaves the client a kept-alive connection that is dead, and without the second attempt
+/// that one stale socket would cost a refresh and the whole wait before the next. Nothing
+/// else is retried: an HTTP status, a timeout or a bad document would only fail again, and a
+/// connection that broke after the answer began may have been served.
 pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetched, RemoteError> {
-    let mut response = client
-        .get(url.clone())
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| failure(url, &e))?;
+    let send = || {
+        client
+            .get(url.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+    };
+    let sent = match send().await {
+        Err(error) if is_connection_failure(&error) => {
+            tracing::debug!(%url, "connection failed before an answer, trying a new one: {error}");
+            send().await
+        }
+        sent => sent,
+    };
+    let mut response = sent.map_err(|e| failure(url, &e))?;
     if response.status() != StatusCode::OK {
         return Err(RemoteError::Status {
             url: url.to_string(),
@@ -118,6 +134,36 @@ pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetc
         body,
         cache_control: (!cache_control.is_empty()).then_some(cache_control),
     })
+}
+
+/// Whether `error` is a connection failing before any answer: connecting refused or reset,
+/// or a connection closed or reset while the request was out. A timeout, a TLS refusal
+/// (a certificate, say) or anything the server said is not.
+fn is_connection_failure(error: &reqwest::Error) -> bool {
+    if error.is_timeout() || error.is_status() || error.is_redirect() || error.is_body() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::NotConnected
+            );
+        }
+        if let Some(http) = cause.downcast_ref::<hyper::Error>() {
+            // Closed unanswered: hyper reports it with no I/O error beneath.
+            if http.is_incomplete_message() {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn failure(url: &Url, error: &reqwest::Error) -> RemoteError {

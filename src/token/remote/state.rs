@@ -100,6 +100,9 @@ struct Progress {
     failures: u64,
     /// The `jwks_uri` discovery found, until a fetch from it fails.
     discovered: Option<Url>,
+    /// The keys the last document read skipped, each with the reason; kept also when the
+    /// document had no usable key, to say why.
+    skipped_keys: Vec<String>,
 }
 
 struct Keys {
@@ -161,6 +164,7 @@ impl RemoteState {
                 last_error: None,
                 failures: 0,
                 discovered: None,
+                skipped_keys: Vec::new(),
             }),
             runtime: OnceLock::new(),
             timer_running: AtomicBool::new(false),
@@ -245,6 +249,7 @@ impl RemoteState {
             health,
             keys: snapshot.kids.len(),
             skipped: snapshot.skipped,
+            skipped_keys: progress.skipped_keys.clone(),
             fetches: self.fetches.load(Ordering::Relaxed),
             failures: progress.failures,
             last_error: progress.last_error.clone(),
@@ -372,6 +377,7 @@ impl RemoteState {
             .map_err(RemoteError::Jwks)?;
         let keys = PreparedKeys::new(&set, self.algorithms);
         if keys.is_empty() {
+            lock(&self.progress).skipped_keys = set.skipped().to_vec();
             return Err(RemoteError::NoUsableKeys {
                 skipped: set.skipped().len(),
             });
@@ -442,6 +448,7 @@ impl RemoteState {
                 tracing::debug!(issuer = %self.name, "skipped {why}");
             }
         }
+        progress.skipped_keys = keys.skipped;
     }
 
     fn record_failure(&self, error: RemoteError, now: i64) {

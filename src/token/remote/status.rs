@@ -36,6 +36,7 @@ pub struct RemoteStatus {
     pub(super) health: Health,
     pub(super) keys: usize,
     pub(super) skipped: usize,
+    pub(super) skipped_keys: Vec<String>,
     pub(super) fetches: u64,
     pub(super) failures: u64,
     pub(super) last_error: Option<RemoteError>,
@@ -61,6 +62,13 @@ impl RemoteStatus {
     /// unsupported types, curves or algorithms).
     pub fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// The keys of the last document read that were skipped, each named (place, `kid`) with
+    /// the reason, as [`KeySet::skipped`](crate::token::KeySet::skipped) says them. Also kept
+    /// when that document had no usable key at all, so the failure can be explained.
+    pub fn skipped_keys(&self) -> &[String] {
+        &self.skipped_keys
     }
 
     /// How many fetches were started, discovery and JWKS together counting as one.
