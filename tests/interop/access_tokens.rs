@@ -99,10 +99,9 @@ async fn interop_eddsa_access_token_verifies_through_discovery() {
     verifies_through_discovery("eddsa", "EdDSA").await;
 }
 
-/// oidc-provider signs with `alg: Ed25519` (RFC 9864) when asked to, from a key whose JWK
-/// says `alg: Ed25519`; such keys are skipped today, so the token is refused.
+/// oidc-provider signs with the fully-specified name `alg: Ed25519` (RFC 9864) when asked
+/// to, from a key whose JWK says `alg: Ed25519`: that key is used, not skipped.
 #[tokio::test]
-#[ignore = "needs the Ed25519 alg name from issue 14 (branch h2)"]
 async fn interop_ed25519_access_token_verifies_through_discovery() {
     verifies_through_discovery("ed25519", "Ed25519").await;
 }
@@ -110,7 +109,6 @@ async fn interop_ed25519_access_token_verifies_through_discovery() {
 /// oidc-provider writes `typ: at+jwt`; RFC 7515 §4.1.9 makes it the same type as
 /// `application/at+jwt`, so requiring the long form accepts it too.
 #[tokio::test]
-#[ignore = "needs typ normalization from issue 14 (branch h2)"]
 async fn interop_at_jwt_type_satisfies_a_required_application_at_jwt() {
     let Some(idp) = Idp::shared() else { return };
     let resource = resource("es256");

@@ -1,6 +1,8 @@
 //! meshguard against a real identity provider: panva's oidc-provider (`tests/idp`), started
-//! with Node on 127.0.0.1 by `tests/idp_support`. Every test is named `interop_*`; without
-//! Node or the install they return at once, after one line on standard error saying why.
+//! with Node on 127.0.0.1 by `tests/idp_support`; its tokens verified by the library, by an
+//! axum service behind the authentication layer and by `meshguard verify-token`. Every test
+//! is named `interop_*`; without Node or the install they return at once, after one line on
+//! standard error saying why.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,5 +19,7 @@ mod remote_support;
 
 #[cfg(feature = "remote-jwks")]
 mod access_tokens;
+#[cfg(all(feature = "remote-jwks", feature = "cli"))]
+mod cli;
 #[cfg(all(feature = "remote-jwks", feature = "axum"))]
 mod service;
