@@ -13,7 +13,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::caller::Caller;
 use meshguard::guard::{GuardBuilderError, GuardLayer, RouteRule};
-use meshguard::peer::Authorizer;
+use meshguard::peer::{Authorizer, PeerIdentity, PeerIdentityLayer, XfccPolicy};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
 use meshguard::token::jwt_svid::JwtSvidLayer;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
@@ -25,10 +25,14 @@ use crate::authority::{Authority, NOW, verifier};
 const ISS: &str = "https://idp.example";
 const SECRET: &[u8] = b"jwt-svid-guard-test-user-secret-0123456789";
 
-/// Orders are for the orders workload only; the catalog for any workload of example.org.
+/// Orders (and the view of the peer) are for the orders workload only; the catalog for any
+/// workload of example.org.
 const POLICIES: &str = r#"
 @id("orders-workload")
 permit(principal == Service::"spiffe://example.org/orders", action == Action::"GET /orders", resource);
+
+@id("peer-view")
+permit(principal == Service::"spiffe://example.org/orders", action == Action::"GET /peer", resource);
 
 @id("catalog-members")
 permit(principal, action == Action::"GET /catalog", resource)
@@ -269,4 +273,55 @@ async fn the_jwt_svid_layer_alone_authorizes_workloads() {
     assert!(cart.challenge.is_none());
     let none = get_with(addr, "/orders", &[]).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Behind a proxy the certificate the guard sees (here forwarded by a trusted loopback
+/// proxy in `x-forwarded-client-cert`) is the proxy's; the JWT-SVID names the caller.
+#[tokio::test]
+async fn the_jwt_svid_not_the_proxys_certificate_is_the_calling_workload() {
+    let example = Authority::new("example.org", "k1");
+    let peer = PeerIdentityLayer::new().xfcc(XfccPolicy::builder().trust_loopback().build());
+    let guard = GuardLayer::builder()
+        .peer(peer)
+        .workload_tokens(JwtSvidLayer::new(verifier(&[&example])))
+        .policies(engine(), HttpMapping::conventions("orders"))
+        .build()
+        .unwrap();
+    let app = app()
+        .route(
+            "/peer",
+            get(|peer: Option<Extension<PeerIdentity>>| async move {
+                let peer = peer.and_then(|Extension(p)| Some(p.spiffe_id()?.to_string()));
+                peer.unwrap_or_default()
+            }),
+        )
+        .layer(guard);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+
+    let xfcc = (
+        HeaderName::from_static("x-forwarded-client-cert"),
+        format!(
+            "Hash={};URI=spiffe://example.org/edge-proxy",
+            "ab".repeat(32)
+        ),
+    );
+    let as_orders = [bearer(&example.svid("/orders")), vec![xfcc.clone()]].concat();
+    let answer = get_with(addr, "/orders", &as_orders).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, "spiffe://example.org/orders -");
+    // The proxy's identity stays in the request for whoever wants it.
+    let answer = get_with(addr, "/peer", &as_orders).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, "spiffe://example.org/edge-proxy");
+    // The proxy alone, without a JWT-SVID: refused; as another workload: denied.
+    let alone = get_with(addr, "/orders", &[xfcc.clone()]).await;
+    assert_eq!(alone.status, StatusCode::UNAUTHORIZED);
+    let as_cart = [bearer(&example.svid("/cart")), vec![xfcc]].concat();
+    assert_eq!(
+        get_with(addr, "/orders", &as_cart).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
