@@ -317,7 +317,7 @@ async fn the_jwt_svid_not_the_proxys_certificate_is_the_calling_workload() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "spiffe://example.org/edge-proxy");
     // The proxy alone, without a JWT-SVID: refused; as another workload: denied.
-    let alone = get_with(addr, "/orders", &[xfcc.clone()]).await;
+    let alone = get_with(addr, "/orders", std::slice::from_ref(&xfcc)).await;
     assert_eq!(alone.status, StatusCode::UNAUTHORIZED);
     let as_cart = [bearer(&example.svid("/cart")), vec![xfcc]].concat();
     assert_eq!(

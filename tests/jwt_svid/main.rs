@@ -8,11 +8,16 @@
     clippy::indexing_slicing
 )]
 
+#[cfg(feature = "remote-jwks")]
+#[path = "../remote_support/mod.rs"]
+mod remote_support;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod authority;
 mod bundle;
 mod conformance;
+#[cfg(feature = "remote-jwks")]
+mod fetch;
 #[cfg(feature = "axum")]
 mod guard;

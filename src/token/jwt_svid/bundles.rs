@@ -38,8 +38,9 @@ pub(crate) fn jwt_svid_algorithms() -> AlgorithmSet {
 /// domain's bundle in atomically while requests keep verifying. Keys are expanded when a
 /// bundle is added, not per request.
 ///
-/// Where the bundles come from is the application's: a file, a bundle endpoint polled
-/// every [`refresh_hint`](SpiffeBundle::refresh_hint), or the SPIFFE Workload API.
+/// Bundles come from files or strings ([`update`](Self::update)), from a SPIFFE bundle
+/// endpoint kept refreshed (`fetch`, feature `remote-jwks`), or from whatever source the
+/// application has (the SPIFFE Workload API, a file watcher) calling `update`.
 ///
 /// # Example
 ///
@@ -58,11 +59,11 @@ pub(crate) fn jwt_svid_algorithms() -> AlgorithmSet {
 /// ```
 #[derive(Clone, Default)]
 pub struct BundleSet {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     current: ArcSwap<BTreeMap<TrustDomain, Arc<PreparedBundle>>>,
     /// Serializes writers, so that two updates cannot both pass the sequence check.
     writer: Mutex<()>,

@@ -4,7 +4,7 @@
 //! Where mTLS ends at an edge proxy, the service behind it no longer sees the calling
 //! workload's certificate; a JWT-SVID carries that identity instead. [`SpiffeBundle`] reads
 //! a trust domain's bundle document, [`BundleSet`] holds one per trust domain (replaceable
-//! at run time), [`JwtSvidVerifier`] checks tokens against them and yields a
+//! at run time, or fetched from a bundle endpoint and kept refreshed), [`JwtSvidVerifier`] checks tokens against them and yields a
 //! [`VerifiedJwtSvid`], and [`JwtSvidLayer`] does it for each request so that the guard's
 //! [`Caller`](crate::caller::Caller) is the verified workload.
 //!
@@ -35,12 +35,17 @@
 mod bundle;
 mod bundles;
 mod error;
+#[cfg(feature = "remote-jwks")]
+mod fetch;
 mod layer;
 mod verifier;
 
 pub use bundle::{BundleError, MAX_SPIFFE_BUNDLE_BYTES, MAX_SPIFFE_BUNDLE_KEYS, SpiffeBundle};
 pub use bundles::BundleSet;
 pub use error::{JwtSvidBuilderError, JwtSvidError};
+#[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
+pub use fetch::BundleFetchError;
 pub use layer::JwtSvidLayer;
 pub(crate) use layer::{WorkloadToken, missing};
 pub use verifier::{JwtSvidBuilder, JwtSvidVerifier, VerifiedJwtSvid};
