@@ -350,3 +350,47 @@ fn general_jws_rules_hold_for_jwt_svids() {
     let huge = format!("{input}.{}", "A".repeat(20_000));
     assert_eq!(reason(&verifier, &huge), "too_large");
 }
+
+/// Every SPIFFE ID case of `spiffe/spiffe.json` (go-spiffe's and the SPIFFE ID spec's) as a
+/// JWT-SVID `sub`, each signed by a key its trust domain's bundle holds: valid IDs with a
+/// path verify as exactly that ID, everything else is `invalid_subject`.
+#[test]
+fn go_spiffe_id_cases_decide_a_jwt_svid_subject() {
+    let authority = Authority::new("example.org", "k1");
+    let vectors = crate::support::read_json("spiffe/spiffe.json");
+    let cases = vectors["spiffe_id_cases"].as_array().unwrap();
+    let bundles = cases
+        .iter()
+        .filter_map(|case| case["trust_domain"].as_str())
+        .map(|td| {
+            let td = TrustDomain::new(td).unwrap();
+            let json = authority.bundle_json(1);
+            meshguard::token::jwt_svid::SpiffeBundle::from_json(td, json.as_bytes()).unwrap()
+        });
+    let verifier = JwtSvidVerifier::builder(BundleSet::from_bundles(bundles).unwrap())
+        .audience(AUDIENCE)
+        .clock(Arc::new(FixedClock(NOW)))
+        .build()
+        .unwrap();
+    let (mut verified, mut refused) = (0, 0);
+    for case in cases {
+        let input = case["input"].as_str().unwrap();
+        let mut claims = authority.claims("/x");
+        claims["sub"] = input.into();
+        let outcome = verifier.verify(&authority.sign("ES256", &claims));
+        let workload = case["expected"] == "valid" && case["path"] != "";
+        match outcome {
+            Ok(svid) if workload => {
+                assert_eq!(svid.spiffe_id().as_str(), input);
+                verified += 1;
+            }
+            Err(error) if !workload => {
+                assert_eq!(error.reason(), "invalid_subject", "{input:?}");
+                refused += 1;
+            }
+            other => panic!("{input:?}: {:?}", other.map(|s| s.spiffe_id().clone())),
+        }
+    }
+    // 116 valid IDs with a path; the one without (`spiffe://trustdomain`) names no workload.
+    assert_eq!((verified, refused), (116, 445));
+}
