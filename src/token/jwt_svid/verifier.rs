@@ -215,7 +215,9 @@ fn workload_id(sub: &str) -> Result<SpiffeId, JwtSvidError> {
     Ok(id)
 }
 
-/// The access-token reader's refusals, as JWT-SVID refusals.
+/// The access-token reader's refusals, as JWT-SVID refusals. Splitting, decoding and key
+/// selection refuse only with the variants named here; anything else would be a key that
+/// cannot serve, so it reads as no key.
 fn from_token_error(error: TokenError) -> JwtSvidError {
     match error {
         TokenError::Malformed(why) => JwtSvidError::Malformed(why),
