@@ -61,6 +61,8 @@ def main():
         target = "jwks_discovery" if "openid-configuration" in path.name else "jwks_remote_document"
         add(target, path.stem, body)
         add("key_documents", path.stem, body)
+        if path.name.startswith("spiffe-bundle"):
+            add("spiffe_bundle", path.stem, body)
     for path in ["pyjwt/jwks.json", "pyjwt/jwks_with_secrets.json"]:
         add("jwks_remote_document", path, (DATA / path).read_bytes())
         add("key_documents", path, (DATA / path).read_bytes())

@@ -1,5 +1,6 @@
 //! The identity that travels with a request: the user behind a verified access token, the
-//! calling workload (an mTLS peer), or both — a user's token carried by a calling service.
+//! calling workload (an mTLS peer, or the subject of a verified JWT-SVID), or both — a
+//! user's token carried by a calling service.
 //!
 //! A [`Caller`] is only made from identities that were verified: a
 //! [`VerifiedToken`] and/or a workload identity. The policy engine
@@ -47,7 +48,8 @@ impl Caller {
         }
     }
 
-    /// A workload identified by its certificate, with no user token.
+    /// A workload identified by its certificate or by a verified JWT-SVID
+    /// ([`VerifiedJwtSvid`](crate::token::jwt_svid::VerifiedJwtSvid)), with no user token.
     #[must_use]
     pub fn from_workload(workload: impl WorkloadIdentity + 'static) -> Self {
         Self {
@@ -69,14 +71,14 @@ impl Caller {
     /// workload identity is known.
     pub(crate) fn from_parts(
         user: Option<VerifiedToken>,
-        workload: Option<PeerIdentity>,
+        workload: Option<Arc<dyn WorkloadIdentity>>,
     ) -> Option<Self> {
         if user.is_none() && workload.is_none() {
             return None;
         }
         Some(Self {
             user: user.map(Arc::new),
-            workload: workload.map(|w| Arc::new(w) as Arc<dyn WorkloadIdentity>),
+            workload,
         })
     }
 
@@ -103,9 +105,10 @@ impl Caller {
 /// A calling workload's verified identity, as policies need it: its SPIFFE ID and trust
 /// domain.
 ///
-/// [`PeerIdentity`] implements it. Implement it yourself only for
-/// identities established by a verified mTLS handshake (or by a trusted proxy's forwarded
-/// certificate): the policy engine trusts what it returns.
+/// [`PeerIdentity`] and [`VerifiedJwtSvid`](crate::token::jwt_svid::VerifiedJwtSvid)
+/// implement it. Implement it yourself only for identities established by a verified mTLS
+/// handshake (or by a trusted proxy's forwarded certificate) or a verified SVID: the policy
+/// engine trusts what it returns.
 pub trait WorkloadIdentity: fmt::Debug + Send + Sync {
     /// The SPIFFE ID, such as `spiffe://example.org/ns/shop/sa/orders`; `None` when the
     /// certificate carries none.

@@ -12,6 +12,7 @@ use super::pipeline::Pipeline;
 use crate::peer::PeerIdentityLayer;
 use crate::policy::AuthorizationLayer;
 use crate::token::AuthenticationLayer;
+use crate::token::jwt_svid::JwtSvidLayer;
 
 impl<S> Layer<S> for PeerIdentityLayer {
     type Service = Guard<S>;
@@ -26,6 +27,17 @@ impl<S> Layer<S> for AuthenticationLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         Guard::new(inner, Arc::new(Pipeline::authentication_only(self.clone())))
+    }
+}
+
+impl<S> Layer<S> for JwtSvidLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard::new(
+            inner,
+            Arc::new(Pipeline::workload_tokens_only(self.clone())),
+        )
     }
 }
 

@@ -46,6 +46,7 @@ use tower_layer::Layer;
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
 use crate::response::{DEFAULT_REALM, Refusal, RenderFn, Renderer, RequestHead};
+use crate::token::jwt_svid::JwtSvidLayer;
 use crate::token::{AuthenticationLayer, Verifier};
 
 pub use check::PolicyCheck;
@@ -61,6 +62,7 @@ use routes::{Route, Routes};
 #[must_use]
 pub struct GuardBuilder {
     peer: Option<PeerIdentityLayer>,
+    svid: Option<JwtSvidLayer>,
     authn: Option<AuthenticationLayer>,
     authz: Option<AuthorizationLayer>,
     binding: CertificateBinding,
@@ -73,6 +75,7 @@ impl std::fmt::Debug for GuardBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardBuilder")
             .field("peer", &self.peer)
+            .field("svid", &self.svid)
             .field("authn", &self.authn)
             .field("authz", &self.authz)
             .field("binding", &self.binding)
@@ -86,6 +89,15 @@ impl GuardBuilder {
     /// Identifies the calling workload first (see [`PeerIdentityLayer`]).
     pub fn peer(mut self, layer: PeerIdentityLayer) -> Self {
         self.peer = Some(layer);
+        self
+    }
+
+    /// Identifies the calling workload by a JWT-SVID (see [`JwtSvidLayer`]), after the peer
+    /// identity and before the user's token: the [`Caller`](crate::caller::Caller)'s
+    /// workload is then the JWT-SVID's subject, and policies decide by it. On
+    /// [optional-token](RouteRule::optional_token) routes the JWT-SVID is optional too.
+    pub fn workload_tokens(mut self, layer: JwtSvidLayer) -> Self {
+        self.svid = Some(layer);
         self
     }
 
@@ -175,16 +187,27 @@ impl GuardBuilder {
     /// # Errors
     /// [`GuardBuilderError::NoChecks`] without any layer, [`GuardBuilderError::NoIdentity`]
     /// for policies without a token or peer layer to identify the caller,
+    /// [`GuardBuilderError::SharedAuthorization`] when user tokens and JWT-SVIDs would
+    /// both be read from `Authorization`,
     /// [`GuardBuilderError::Route`] for a pattern or rule that does not parse,
     /// [`GuardBuilderError::Principals`] when the token
     /// issuers' principals could be confused under the policies' mapping (see
     /// [`PolicyEngine::check_issuers`]).
     pub fn build(self) -> Result<GuardLayer, GuardBuilderError> {
-        if self.peer.is_none() && self.authn.is_none() && self.authz.is_none() {
+        let identifies = self.peer.is_some() || self.svid.is_some() || self.authn.is_some();
+        if !identifies && self.authz.is_none() {
             return Err(GuardBuilderError::NoChecks);
         }
-        if self.authz.is_some() && self.peer.is_none() && self.authn.is_none() {
+        if self.authz.is_some() && !identifies {
             return Err(GuardBuilderError::NoIdentity);
+        }
+        if self.authn.is_some()
+            && self
+                .svid
+                .as_ref()
+                .is_some_and(JwtSvidLayer::reads_authorization)
+        {
+            return Err(GuardBuilderError::SharedAuthorization);
         }
         if let (Some(authn), Some(authz)) = (&self.authn, &self.authz) {
             authz.engine().check_issuers(authn.verifier())?;
@@ -203,6 +226,7 @@ impl GuardBuilder {
         Ok(GuardLayer {
             pipeline: Arc::new(Pipeline {
                 peer: self.peer,
+                svid: self.svid,
                 authn: self.authn,
                 authz: self.authz,
                 binding: self.binding,
@@ -224,6 +248,11 @@ pub enum GuardBuilderError {
     /// Policies were configured with nothing to identify the caller.
     #[error("policies need a caller: add tokens or peer identity")]
     NoIdentity,
+    /// User tokens and JWT-SVIDs would both be read from `Authorization`, where nothing
+    /// tells one kind from the other; read JWT-SVIDs from a header of their own
+    /// ([`JwtSvidLayer::header`]).
+    #[error("user tokens and JWT-SVIDs cannot share the `Authorization` header")]
+    SharedAuthorization,
     /// A route pattern or rule is invalid.
     #[error("route `{pattern}`: {message}")]
     Route {
@@ -249,6 +278,7 @@ impl GuardLayer {
     pub fn builder() -> GuardBuilder {
         GuardBuilder {
             peer: None,
+            svid: None,
             authn: None,
             authz: None,
             binding: CertificateBinding::default(),

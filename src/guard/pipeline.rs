@@ -1,5 +1,6 @@
-//! The checks a guarded request goes through, in order: route rule, peer identity, bearer
-//! token, certificate binding, scopes, caller, policies; then what is left in the extensions.
+//! The checks a guarded request goes through, in order: route rule, peer identity, workload
+//! token (JWT-SVID), bearer token, certificate binding, scopes, caller, policies; then what
+//! is left in the extensions.
 
 use std::sync::Arc;
 
@@ -7,12 +8,13 @@ use http::{Extensions, Request, Response, StatusCode};
 
 use super::Admission;
 use super::routes::{Access, Route, RouteMatch, Routes};
-use crate::caller::Caller;
+use crate::caller::{Caller, WorkloadIdentity};
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, Decision, DenyCause};
 use crate::response::{
     DEFAULT_REALM, ErrorCode, Refusal, RefusalBody, Renderer, RequestHead, Stage,
 };
+use crate::token::jwt_svid::{self, JwtSvidLayer, VerifiedJwtSvid, WorkloadToken};
 use crate::token::{Authenticated, AuthenticationLayer, BearerError, VerifiedToken};
 #[cfg(feature = "remote-jwks")]
 use crate::token::{TokenError, Verifier};
@@ -20,6 +22,7 @@ use crate::token::{TokenError, Verifier};
 /// The configured checks; shared by every clone of a guarded service.
 pub(crate) struct Pipeline {
     pub(crate) peer: Option<PeerIdentityLayer>,
+    pub(crate) svid: Option<JwtSvidLayer>,
     pub(crate) authn: Option<AuthenticationLayer>,
     pub(crate) authz: Option<AuthorizationLayer>,
     pub(crate) binding: CertificateBinding,
@@ -71,6 +74,7 @@ struct Checked {
 impl Pipeline {
     fn with(
         peer: Option<PeerIdentityLayer>,
+        svid: Option<JwtSvidLayer>,
         authn: Option<AuthenticationLayer>,
         authz: Option<AuthorizationLayer>,
     ) -> Self {
@@ -79,6 +83,7 @@ impl Pipeline {
             .map_or_else(|| Arc::from(DEFAULT_REALM), |a| Arc::clone(a.realm_name()));
         Self {
             peer,
+            svid,
             authn,
             authz,
             binding: CertificateBinding::default(),
@@ -89,15 +94,19 @@ impl Pipeline {
     }
 
     pub(crate) fn peer_only(layer: PeerIdentityLayer) -> Self {
-        Self::with(Some(layer), None, None)
+        Self::with(Some(layer), None, None, None)
+    }
+
+    pub(crate) fn workload_tokens_only(layer: JwtSvidLayer) -> Self {
+        Self::with(None, Some(layer), None, None)
     }
 
     pub(crate) fn authentication_only(layer: AuthenticationLayer) -> Self {
-        Self::with(None, Some(layer), None)
+        Self::with(None, None, Some(layer), None)
     }
 
     pub(crate) fn authorization_only(layer: AuthorizationLayer) -> Self {
-        Self::with(None, None, Some(layer))
+        Self::with(None, None, None, Some(layer))
     }
 
     /// Runs the checks that need no waiting; the extensions are filled on [`Admit::Pass`].
@@ -115,6 +124,15 @@ impl Pipeline {
             Ok(peer) => peer,
             Err(refusal) => return Admit::Refuse(refusal.into()),
         };
+        // Kept in the extensions at once, so that a wait for the user token's keys below
+        // resumes with it.
+        match self.identify_workload_token(request, found.access) {
+            Ok(Some(svid)) => {
+                request.extensions_mut().insert(svid);
+            }
+            Ok(None) => {}
+            Err(refusal) => return Admit::Refuse(refusal.into()),
+        }
         let token = match self.authenticate(request, found.access) {
             Authenticated::Token(token) => Some(token),
             Authenticated::Absent => None,
@@ -171,6 +189,26 @@ impl Pipeline {
         }
     }
 
+    /// The JWT-SVID step, when this guard takes workload tokens; a missing one is refused
+    /// unless the route or the layer makes it optional.
+    fn identify_workload_token<B>(
+        &self,
+        request: &Request<B>,
+        access: Access,
+    ) -> Result<Option<VerifiedJwtSvid>, Refusal> {
+        let Some(layer) = &self.svid else {
+            return Ok(None);
+        };
+        match layer.authenticate(request) {
+            WorkloadToken::Verified(svid) => Ok(Some(svid)),
+            WorkloadToken::Absent if access == Access::OptionalToken || layer.is_optional() => {
+                Ok(None)
+            }
+            WorkloadToken::Absent => Err(jwt_svid::missing()),
+            WorkloadToken::Refused(refusal) => Err(refusal),
+        }
+    }
+
     /// The bearer-token step; a missing token is refused unless the route or the layer
     /// makes it optional.
     fn authenticate<B>(&self, request: &Request<B>, access: Access) -> Authenticated {
@@ -214,11 +252,23 @@ impl Pipeline {
             .token
             .as_ref()
             .or_else(|| extensions.get::<VerifiedToken>());
+        // A JWT-SVID names the calling workload even where a certificate is seen too: behind
+        // a proxy that ends mTLS, the certificate is the proxy's.
+        let svid = extensions.get::<VerifiedJwtSvid>();
         self.check_binding(token, peer)?;
         check_scopes(route, token)?;
+        let own_svid = self.svid.is_some() && svid.is_some();
         let caller = match extensions.get::<Caller>() {
-            Some(caller) if own.peer.is_none() && own.token.is_none() => Some(caller.clone()),
-            _ => Caller::from_parts(token.cloned(), peer.cloned()),
+            Some(caller) if own.peer.is_none() && own.token.is_none() && !own_svid => {
+                Some(caller.clone())
+            }
+            _ => {
+                let workload = match svid {
+                    Some(svid) => Some(Arc::new(svid.clone()) as Arc<dyn WorkloadIdentity>),
+                    None => peer.map(|peer| Arc::new(peer.clone()) as Arc<dyn WorkloadIdentity>),
+                };
+                Caller::from_parts(token.cloned(), workload)
+            }
         };
         let decision = self.decide(request, caller.as_ref(), route, found.access)?;
         Ok(Checked { caller, decision })

@@ -9,7 +9,9 @@
 //! than go-spiffe), SANs, subject and SHA-256 thumbprint of the verified chain;
 //! [`Authorizer`]s decide which SPIFFE IDs may call; [`XfccPolicy`] decides when a proxy's
 //! XFCC header is believed, and [`ForwardedAddress`] how such a proxy reports the client's
-//! address.
+//! address. Where mTLS ends at a proxy that forwards no certificate, a JWT-SVID carries the
+//! workload's SPIFFE ID instead (see [`token::jwt_svid`](crate::token::jwt_svid)); the
+//! authorizers decide on its ID as on a certificate's.
 //!
 //! # Example
 //!

@@ -30,6 +30,7 @@ mod error;
 mod header;
 mod issuer;
 mod json;
+pub mod jwt_svid;
 mod keys;
 mod layer;
 mod media_type;

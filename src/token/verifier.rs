@@ -320,16 +320,16 @@ impl VerifierBuilder {
     }
 }
 
-struct Parts<'a> {
-    header: &'a str,
-    payload: &'a str,
-    signature: &'a str,
-    signing_input: &'a str,
+pub(crate) struct Parts<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
+    pub(crate) signing_input: &'a str,
 }
 
 /// Splits `header.payload.signature`; anything else (JWE's five parts, a missing part) is
 /// malformed.
-fn split(token: &str) -> Result<Parts<'_>, TokenError> {
+pub(crate) fn split(token: &str) -> Result<Parts<'_>, TokenError> {
     const MALFORMED: TokenError = TokenError::Malformed("not three dot-separated parts");
     let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
     let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
@@ -358,7 +358,7 @@ fn split(token: &str) -> Result<Parts<'_>, TokenError> {
 
 /// Strict base64url: no padding, no `+` or `/`, no stray bits (RFC 7515 §2). SIMD decoding
 /// matters here: for HMAC tokens, decoding is a sizeable share of the whole verification.
-fn decode_part(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
+pub(crate) fn decode_part(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
         .decode_to_vec(part)
         .map_err(|_| TokenError::Malformed(what))

@@ -6,6 +6,9 @@
     clippy::indexing_slicing
 )]
 
+#[allow(dead_code, reason = "the CLI tests sign tokens and write bundles only")]
+#[path = "../jwt_svid/authority.rs"]
+mod authority;
 #[path = "../peer_support/mod.rs"]
 mod peer_support;
 #[path = "../policy_support/mod.rs"]
@@ -19,4 +22,5 @@ mod support;
 mod peer;
 mod policy;
 mod remote;
+mod svid;
 mod token;

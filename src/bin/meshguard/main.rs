@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod authorize;
 mod check_policies;
 mod inspect_peer;
+mod verify_svid;
 mod verify_token;
 
 #[derive(Parser)]
@@ -25,7 +26,8 @@ struct Cli {
 enum Command {
     /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
     InspectPeer(inspect_peer::Args),
-    /// Verify a JWT access token against local keys or a remote JWKS.
+    /// Verify a JWT access token against local keys or a remote JWKS, or a JWT-SVID against
+    /// SPIFFE bundles.
     VerifyToken(verify_token::Args),
     /// Evaluate one request against Cedar policies.
     Authorize(authorize::Args),

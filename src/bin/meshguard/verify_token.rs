@@ -22,10 +22,13 @@ use meshguard::token::{
 pub(crate) struct Args {
     /// A file holding a JWKS, a single JWK, or a PEM public key or certificate (repeatable).
     #[arg(long = "keys", value_name = "FILE")]
-    #[cfg_attr(not(feature = "remote-jwks"), arg(required = true))]
+    #[cfg_attr(
+        not(feature = "remote-jwks"),
+        arg(required_unless_present = "spiffe_bundles")
+    )]
     #[cfg_attr(
         feature = "remote-jwks",
-        arg(required_unless_present_any = ["jwks_url", "discover"])
+        arg(required_unless_present_any = ["jwks_url", "discover", "spiffe_bundles"])
     )]
     keys: Vec<PathBuf>,
     /// Fetch the keys from this JWKS URL (https, or http to a loopback address).
@@ -77,6 +80,9 @@ pub(crate) struct Args {
     #[cfg(feature = "remote-jwks")]
     #[arg(long = "ca-file", value_name = "FILE", requires = "remote")]
     ca_files: Vec<PathBuf>,
+    /// JWT-SVIDs: SPIFFE bundles instead of issuer keys.
+    #[command(flatten)]
+    svid: super::verify_svid::SvidArgs,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
 }
@@ -102,6 +108,9 @@ enum Keys {
 const MAX_STDIN_BYTES: u64 = 1 << 20;
 
 pub(crate) fn run(args: Args) -> ExitCode {
+    if !args.svid.spiffe_bundles.is_empty() {
+        return run_svid(&args);
+    }
     #[cfg(feature = "remote-jwks")]
     match remote_keys(&args) {
         Ok(Some(remote)) => return run_remote(args, remote),
@@ -123,6 +132,27 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     report(verifier.verify(&token))
+}
+
+/// A JWT-SVID against `--spiffe-bundle`s: the configuration is checked before the token is
+/// read.
+fn run_svid(args: &Args) -> ExitCode {
+    let common = super::verify_svid::Common {
+        audiences: &args.audiences,
+        leeway: args.leeway,
+        now: args.now,
+    };
+    let verifier = match super::verify_svid::build(&args.svid, &common) {
+        Ok(verifier) => verifier,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match read_token(args) {
+        Ok(token) => super::verify_svid::report(verifier.verify(&token)),
+        Err(code) => code,
+    }
 }
 
 /// The token from the argument, or from stdin when absent or `-`.
@@ -189,7 +219,7 @@ fn keys(args: &Args) -> Result<KeySet, String> {
 
 /// At most `limit + 1` bytes of the file at `path`: enough for the parser to see that a
 /// longer file is over its bound, without holding the rest in memory.
-fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let mut bytes = Vec::new();
     File::open(path)?.take(limit).read_to_end(&mut bytes)?;

@@ -70,6 +70,8 @@ mod config;
 #[cfg(feature = "remote-jwks")]
 mod discovery;
 #[cfg(feature = "remote-jwks")]
+pub(crate) mod document;
+#[cfg(feature = "remote-jwks")]
 mod error;
 #[cfg(feature = "remote-jwks")]
 mod fetch;
