@@ -71,6 +71,13 @@ pub(crate) fn read(
     else {
         return Err(DpopError::Malformed("not three dot-separated parts"));
     };
+    // A proof always has a payload and a signature: `alg: none` proofs end in an empty one.
+    if [header_text, payload, signature]
+        .iter()
+        .any(|part| part.is_empty())
+    {
+        return Err(DpopError::Malformed("empty part"));
+    }
     let header_bytes = decode(header_text, "header is not base64url")?;
     check_strict(&header_bytes).map_err(|_| DpopError::Malformed("bad header"))?;
     let header: Header =
@@ -105,7 +112,7 @@ pub(crate) fn read(
     let signing_input = proof
         .get(..header_text.len() + 1 + payload.len())
         .ok_or(DpopError::Malformed("not three dot-separated parts"))?;
-    if signature.is_empty() || !verifier.verify(signing_input.as_bytes(), &signature) {
+    if !verifier.verify(signing_input.as_bytes(), &signature) {
         return Err(DpopError::BadSignature);
     }
     let payload = decode(payload, "payload is not base64url")?;
@@ -119,9 +126,6 @@ pub(crate) fn read(
 }
 
 fn decode(part: &str, what: &'static str) -> Result<Vec<u8>, DpopError> {
-    if part.is_empty() {
-        return Err(DpopError::Malformed("empty part"));
-    }
     URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| DpopError::Malformed(what))
