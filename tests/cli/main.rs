@@ -6,6 +6,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../dpop_support/mod.rs"]
+mod dpop_support;
 #[path = "../peer_support/mod.rs"]
 mod peer_support;
 #[path = "../policy_support/mod.rs"]
@@ -13,6 +15,7 @@ mod policy_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dpop;
 mod peer;
 mod policy;
 mod token;

@@ -15,7 +15,7 @@ use meshguard::token::{SystemClock, VerifiedToken};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::keys::{ClientKey, Idp, claims};
+use crate::dpop_support::{ClientKey, Idp, claims};
 
 fn now() -> i64 {
     std::time::SystemTime::now()

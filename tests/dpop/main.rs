@@ -9,10 +9,11 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../dpop_support/mod.rs"]
+mod dpop_support;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod guard;
-mod keys;
 mod parser;
 mod verify;

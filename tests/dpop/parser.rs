@@ -8,7 +8,7 @@ use serde_json::json;
 use meshguard::token::FixedClock;
 use meshguard::token::dpop::{DEFAULT_MAX_PROOF_BYTES, DpopVerifier};
 
-use crate::keys::{ClientKey, Idp, claims};
+use crate::dpop_support::{ClientKey, Idp, claims};
 use crate::support::b64;
 
 const NOW: i64 = 1_900_000_000;

@@ -9,7 +9,7 @@ use serde_json::json;
 use meshguard::token::dpop::{DpopBuilderError, DpopError, DpopVerifier, jwk_thumbprint};
 use meshguard::token::{Algorithm, FixedClock};
 
-use crate::keys::{ClientKey, Idp, ath, claims};
+use crate::dpop_support::{ClientKey, Idp, ath, claims};
 
 const NOW: i64 = 1_900_000_000;
 const URI: &str = "https://api.example/orders/42";

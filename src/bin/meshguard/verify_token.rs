@@ -51,6 +51,8 @@ pub(crate) struct Args {
     /// Claims that must be present (repeatable).
     #[arg(long = "require", value_name = "CLAIM")]
     required: Vec<String>,
+    #[command(flatten)]
+    dpop: crate::dpop::DpopArgs,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
 }
@@ -74,7 +76,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(token) => token,
         Err(code) => return code,
     };
-    report(verifier.verify(&token))
+    match args.dpop.verify(&verifier, &token) {
+        Ok(outcome) => report(outcome),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// The token from the argument, or from stdin when absent or `-`.
@@ -96,9 +104,7 @@ fn read_token(args: &Args) -> Result<String, ExitCode> {
 }
 
 /// Prints the claims (exit 0) or `rejected: <reason>` (exit 1).
-fn report(
-    outcome: Result<meshguard::token::VerifiedToken, meshguard::token::TokenError>,
-) -> ExitCode {
+fn report(outcome: crate::dpop::Outcome) -> ExitCode {
     match outcome {
         Ok(verified) => {
             match serde_json::to_string_pretty(verified.claims()) {
@@ -110,8 +116,8 @@ fn report(
             }
             ExitCode::SUCCESS
         }
-        Err(rejection) => {
-            eprintln!("rejected: {}", rejection.reason());
+        Err(reason) => {
+            eprintln!("rejected: {reason}");
             ExitCode::from(1)
         }
     }
@@ -252,7 +258,13 @@ fn run_remote(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let outcome = verifier.verify_async(&token).await;
+        let outcome = match args.dpop.verify_async(&verifier, &token).await {
+            Ok(outcome) => outcome,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        };
         for status in verifier.remote_status() {
             if status.skipped() > 0 {
                 eprintln!(

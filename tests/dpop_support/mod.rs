@@ -1,6 +1,7 @@
 //! The parts of a DPoP exchange, made at test time: client keys of each kind with their
 //! JWKs and RFC 7638 thumbprints (computed here, apart from the library), proofs, and an
 //! identity provider that issues DPoP-bound tokens.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::sync::Arc;
 
@@ -135,6 +136,7 @@ fn thumbprint(canonical: &str) -> String {
 pub(crate) struct Idp {
     signer: TokenSigner,
     keys: KeySet,
+    jwk: Value,
 }
 
 impl Idp {
@@ -145,7 +147,7 @@ impl Idp {
             .with_kid("idp");
         let jwk = test.ec256_jwk("idp", Some("ES256"));
         let keys = KeySet::from_jwk_json(jwk.to_string().as_bytes()).unwrap();
-        Self { signer, keys }
+        Self { signer, keys, jwk }
     }
 
     /// A token for `sub`, expiring at `exp`, bound to `jkt` when given.
@@ -155,6 +157,11 @@ impl Idp {
             claims["cnf"] = json!({"jkt": jkt});
         }
         self.signer.sign(&claims).unwrap()
+    }
+
+    /// The provider's public key as a JWK document.
+    pub(crate) fn jwk_json(&self) -> String {
+        self.jwk.to_string()
     }
 
     /// A verifier of this provider's tokens, with `clock`.
