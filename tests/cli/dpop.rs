@@ -2,7 +2,7 @@
 //! with their proof, rejections as `rejected: <reason>` with the usual exit codes.
 #![cfg(feature = "cli")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::dpop_support::{ClientKey, ISS, Idp};
@@ -18,7 +18,7 @@ fn key_file(idp: &Idp) -> PathBuf {
     path
 }
 
-fn verify(keys: &PathBuf, extra: &[&str], token: &str) -> Output {
+fn verify(keys: &Path, extra: &[&str], token: &str) -> Output {
     let now = NOW.to_string();
     let keys = keys.to_str().unwrap();
     let mut args = vec![
