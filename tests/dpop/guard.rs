@@ -49,13 +49,23 @@ async fn serve(
         .route("POST /orders", RouteRule::new().require_dpop())
         .build()
         .unwrap();
+    spawn(listener, guard);
+    origin
+}
+
+async fn bind() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    (listener, format!("http://{address}"))
+}
+
+fn spawn(listener: TcpListener, guard: GuardLayer) {
     let app = Router::new()
         .route("/orders/{id}", get(whoami))
         .route("/orders", axum::routing::post(whoami))
         .route("/catalog", get(whoami))
         .layer(guard);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    origin
 }
 
 fn client() -> reqwest::Client {
@@ -373,4 +383,67 @@ async fn a_guard_with_dpop_routes_needs_a_dpop_verifier_with_an_origin() {
         .build()
         .unwrap_err();
     assert_eq!(refused, GuardBuilderError::DpopOrigin);
+}
+
+#[tokio::test]
+async fn a_dpop_request_waits_for_the_remote_key_source_of_its_token() {
+    use crate::remote_support::{AUDIENCE, EXP, JwksServer, TestKey, jwks};
+    use meshguard::token::remote::RemoteJwks;
+    use meshguard::token::{Issuer, Verifier};
+    let idp = TestKey::es256("2030-01");
+    let server = JwksServer::start(jwks(&[&idp])).await;
+    // Built synchronously: no keys until the first request needs them.
+    let verifier = Verifier::builder()
+        .issuer(
+            Issuer::remote(crate::dpop_support::ISS, RemoteJwks::url(server.jwks_url()))
+                .audience(AUDIENCE),
+        )
+        .build()
+        .unwrap();
+    let (listener, origin) = bind().await;
+    let dpop = DpopVerifier::builder(verifier)
+        .public_origin(&origin)
+        .build()
+        .unwrap();
+    // DPoP only: no bearer tokens anywhere.
+    spawn(
+        listener,
+        GuardLayer::builder()
+            .realm("orders")
+            .dpop(dpop)
+            .build()
+            .unwrap(),
+    );
+    let key = ClientKey::es256();
+    let claims = |sub: &str| json!({"iss": crate::dpop_support::ISS, "aud": AUDIENCE, "sub": sub, "exp": EXP, "cnf": {"jkt": key.jkt}});
+    let token = idp.token_with_claims(&claims("alice"));
+    let url = format!("{origin}/catalog");
+    let answer = get_dpop(&url, &token, &key.proof("GET", &url, &token, now())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.challenges);
+    assert_eq!(answer.body, "alice");
+    assert_eq!(server.jwks_requests(), 1);
+    // A rotation: the new key is fetched while the request waits.
+    let rotated = TestKey::es256("2030-02");
+    server.set_jwks(jwks(&[&idp, &rotated]));
+    let token = rotated.token_with_claims(&claims("bob"));
+    let answer = get_dpop(&url, &token, &key.proof("GET", &url, &token, now())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.challenges);
+    assert_eq!(answer.body, "bob");
+    assert_eq!(server.jwks_requests(), 2);
+    // A proof for another URI is refused before any key is waited for.
+    let token = idp.token_with_claims(&claims("carol"));
+    let wrong = key.proof("GET", &format!("{origin}/other"), &token, now());
+    assert_eq!(
+        dpop_error(&get_dpop(&url, &token, &wrong).await),
+        "invalid_dpop_proof"
+    );
+    // A bearer token, on a guard that takes DPoP only.
+    let answer = send(
+        reqwest::Method::GET,
+        &url,
+        &format!("Bearer {}", idp.token(crate::dpop_support::ISS)),
+        None,
+    )
+    .await;
+    assert_eq!(dpop_error(&answer), "invalid_token");
 }

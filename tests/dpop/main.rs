@@ -11,6 +11,8 @@
 
 #[path = "../dpop_support/mod.rs"]
 mod dpop_support;
+#[path = "../remote_support/mod.rs"]
+mod remote_support;
 #[path = "../support/mod.rs"]
 mod support;
 
