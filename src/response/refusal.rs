@@ -229,8 +229,8 @@ impl Refusal {
         self.scope.as_deref()
     }
 
-    /// Whether the HTTP response carries a `WWW-Authenticate: Bearer` challenge: refusals
-    /// about the bearer token and its scopes do; refusals of the peer, of the request's
+    /// Whether the HTTP response carries a `WWW-Authenticate` challenge (`Bearer`, or `DPoP`
+    /// for a [DPoP refusal](Self::with_dpop_scheme)): refusals about the token and its scopes do; refusals of the peer, of the request's
     /// shape and of the policies are not about the token and do not.
     #[must_use]
     pub fn challenges(&self) -> bool {
@@ -460,6 +460,60 @@ mod tests {
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
         assert_eq!(body["status"], 401);
+    }
+
+    #[test]
+    fn dpop_refusals_challenge_with_dpop_and_send_the_nonce() {
+        let algs: Arc<str> = Arc::from("ES256 EdDSA");
+        let dpop = Refusal::new(
+            Stage::Token,
+            StatusCode::UNAUTHORIZED,
+            "dpop_use_nonce",
+            "x",
+        )
+        .with_error(ErrorCode::UseDpopNonce)
+        .with_dpop_scheme()
+        .with_dpop_algs(Arc::clone(&algs))
+        .with_dpop_nonce("n-1");
+        let response: Response<String> =
+            dpop.render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(
+            challenges,
+            [
+                r#"DPoP realm="api", algs="ES256 EdDSA", error="use_dpop_nonce", error_description="x""#
+            ]
+        );
+        assert_eq!(response.headers()["dpop-nonce"], "n-1");
+        let mut grpc = HeaderMap::new();
+        grpc.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let response: Response<String> =
+            dpop.render(RequestHead::new(Version::HTTP_2, &grpc), "api");
+        assert_eq!(response.headers()["grpc-status"], "16");
+        assert_eq!(response.headers()["dpop-nonce"], "n-1");
+        // A bearer refusal that also offers DPoP: two challenges, the error in the first.
+        let bearer =
+            refusal(StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken)).with_dpop_algs(algs);
+        let response: Response<String> =
+            bearer.render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(challenges.len(), 2);
+        assert!(
+            challenges[0]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer realm=\"api\", error=")
+        );
+        assert_eq!(challenges[1], r#"DPoP realm="api", algs="ES256 EdDSA""#);
+        assert!(response.headers().get("dpop-nonce").is_none());
     }
 
     fn answer(refusal: &Refusal) -> (Stage, u16, u16, Option<&'static str>) {
