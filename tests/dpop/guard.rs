@@ -447,3 +447,76 @@ async fn a_dpop_request_waits_for_the_remote_key_source_of_its_token() {
     .await;
     assert_eq!(dpop_error(&answer), "invalid_token");
 }
+
+#[tokio::test]
+async fn the_origin_can_come_from_the_host_header_but_never_from_forwarded_headers() {
+    let idp = Idp::new();
+    let (listener, origin) = bind().await;
+    let clock = Arc::new(SystemClock);
+    let dpop = idp
+        .dpop(clock.clone())
+        .origin_from_host("http")
+        .build()
+        .unwrap();
+    let guard = GuardLayer::builder()
+        .realm("orders")
+        .dpop(dpop)
+        .build()
+        .unwrap();
+    spawn(listener, guard);
+    let key = ClientKey::es256();
+    let token = idp.token("alice", now() + 300, Some(&key.jkt));
+    let url = format!("{origin}/orders/9");
+    let answer = get_dpop(&url, &token, &key.proof("GET", &url, &token, now())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.challenges);
+    // The client names another host: the proof for that host is what counts.
+    let proof = key.proof("GET", "http://api.example/orders/9", &token, now());
+    let answer = client()
+        .get(&url)
+        .header("host", "api.example")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", &proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // Forwarded headers do not move the origin.
+    let proof = key.proof("GET", "https://public.example/orders/9", &token, now());
+    let answer = client()
+        .get(&url)
+        .header("x-forwarded-host", "public.example")
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "host=public.example;proto=https")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", &proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_public_origin_with_a_path_prefix_stands_for_a_gateway() {
+    let idp = Idp::new();
+    let (listener, origin) = bind().await;
+    // Clients call https://gw.example/orders-api/...; the gateway strips the prefix.
+    let dpop = idp
+        .dpop(Arc::new(SystemClock))
+        .public_origin("https://GW.example:443/orders-api/")
+        .build()
+        .unwrap();
+    spawn(listener, GuardLayer::builder().dpop(dpop).build().unwrap());
+    let key = ClientKey::es256();
+    let token = idp.token("alice", now() + 300, Some(&key.jkt));
+    let public = "https://gw.example/orders-api/orders/5";
+    let answer = get_dpop(
+        &format!("{origin}/orders/5"),
+        &token,
+        &key.proof("GET", public, &token, now()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.challenges);
+    let direct = format!("{origin}/orders/5");
+    let answer = get_dpop(&direct, &token, &key.proof("GET", &direct, &token, now())).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}

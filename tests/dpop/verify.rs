@@ -381,3 +381,39 @@ fn the_refusal_challenge_names_the_allowed_algorithms() {
         r#"DPoP realm="api", algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="the DPoP proof is invalid""#
     );
 }
+
+#[test]
+fn origins_and_settings_are_checked_when_built() {
+    let idp = Idp::new();
+    let clock = || Arc::new(FixedClock(NOW));
+    for origin in [
+        "ftp://api.example",
+        "https://api.example/?q=1",
+        "https://api.example/#f",
+        "https://user@api.example",
+        "api.example",
+    ] {
+        let built = idp.dpop(clock()).public_origin(origin).build();
+        assert_eq!(
+            built.err(),
+            Some(DpopBuilderError::Origin(origin.to_owned())),
+            "{origin}"
+        );
+    }
+    assert!(matches!(
+        idp.dpop(clock()).origin_from_host("ftp").build(),
+        Err(DpopBuilderError::Origin(_))
+    ));
+    assert_eq!(
+        idp.dpop(clock()).algorithms([]).build().err(),
+        Some(DpopBuilderError::NoAlgorithms)
+    );
+    assert_eq!(
+        idp.dpop(clock()).replay_capacity(0).build().err(),
+        Some(DpopBuilderError::Zero("the replay capacity"))
+    );
+    assert_eq!(
+        idp.dpop(clock()).nonce_secret(&[1; 16]).build().err(),
+        Some(DpopBuilderError::NonceSecretTooShort)
+    );
+}
