@@ -16,6 +16,8 @@ mod remote_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+#[cfg(feature = "tonic")]
+mod grpc;
 mod guard;
 mod parser;
 mod verify;
