@@ -13,6 +13,8 @@ use tower_service::Service;
 use tracing::Span;
 
 #[cfg(feature = "remote-jwks")]
+use super::dpop::Verification;
+#[cfg(feature = "remote-jwks")]
 use super::observe;
 #[cfg(feature = "remote-jwks")]
 use super::pipeline::Parked;
@@ -25,7 +27,10 @@ use crate::caller::Caller;
 use crate::peer::PeerIdentity;
 #[cfg(feature = "remote-jwks")]
 use crate::policy::Decision;
+#[cfg(feature = "remote-jwks")]
+use crate::response::Refusal;
 use crate::response::RefusalBody;
+#[cfg(feature = "remote-jwks")]
 use crate::token::{TokenError, VerifiedToken};
 
 pin_project! {
@@ -58,14 +63,13 @@ pin_project! {
     }
 }
 
-type Verification = Pin<Box<dyn Future<Output = Result<VerifiedToken, TokenError>> + Send>>;
-
 /// A request parked while a remote key source refreshes.
 #[cfg_attr(
     not(feature = "remote-jwks"),
     expect(dead_code, reason = "only remote key sources are waited for")
 )]
 struct Awaiting<S, Req> {
+    #[cfg(feature = "remote-jwks")]
     verification: Verification,
     request: Req,
     inner: S,
@@ -100,13 +104,12 @@ impl<S: Service<Req>, Req, B> ResponseFuture<S, Req, B> {
         span: Span,
     ) -> Self {
         let Parked {
-            token,
-            verifier,
+            verification,
             peer,
             route,
         } = parked;
         let awaiting = Awaiting {
-            verification: Box::pin(async move { verifier.verify_async(&token).await }),
+            verification,
             request,
             inner,
             peer,
@@ -174,7 +177,7 @@ where
 {
     /// From awaiting keys to forwarding or refusing, now that the token has been verified
     /// (or not).
-    fn resume(mut self: Pin<&mut Self>, verified: Result<VerifiedToken, TokenError>, span: &Span) {
+    fn resume(mut self: Pin<&mut Self>, verified: Result<VerifiedToken, Refusal>, span: &Span) {
         if let StateReplace::AwaitingKeys { awaiting } = self.as_mut().project_replace(State::Done)
         {
             self.set(match (*awaiting).resume(verified, span) {
@@ -194,7 +197,7 @@ where
     /// inner service's future, or the refusal's answer.
     fn resume<B: RefusalBody>(
         self,
-        verified: Result<VerifiedToken, TokenError>,
+        verified: Result<VerifiedToken, Refusal>,
         span: &Span,
     ) -> Result<S::Future, Response<B>> {
         let Awaiting {

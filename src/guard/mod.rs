@@ -31,6 +31,7 @@
 //! ```
 
 mod check;
+mod dpop;
 mod future;
 mod layers;
 mod observe;
@@ -46,6 +47,7 @@ use tower_layer::Layer;
 use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
 use crate::response::{DEFAULT_REALM, Refusal, RenderFn, Renderer, RequestHead};
+use crate::token::dpop::DpopVerifier;
 use crate::token::jwt_svid::JwtSvidLayer;
 use crate::token::{AuthenticationLayer, Verifier};
 
@@ -64,6 +66,7 @@ pub struct GuardBuilder {
     peer: Option<PeerIdentityLayer>,
     svid: Option<JwtSvidLayer>,
     authn: Option<AuthenticationLayer>,
+    dpop: Option<DpopVerifier>,
     authz: Option<AuthorizationLayer>,
     binding: CertificateBinding,
     routes: Vec<(String, RouteRule)>,
@@ -77,6 +80,7 @@ impl std::fmt::Debug for GuardBuilder {
             .field("peer", &self.peer)
             .field("svid", &self.svid)
             .field("authn", &self.authn)
+            .field("dpop", &self.dpop)
             .field("authz", &self.authz)
             .field("binding", &self.binding)
             .field("routes", &self.routes)
@@ -109,6 +113,17 @@ impl GuardBuilder {
     /// Verifies bearer tokens as `layer` is configured (cookie, optional tokens, realm).
     pub fn authentication(mut self, layer: AuthenticationLayer) -> Self {
         self.authn = Some(layer);
+        self
+    }
+
+    /// Verifies `Authorization: DPoP` tokens with their `DPoP` proofs (RFC 9449) with
+    /// `verifier`, against each request's method and its URI under the verifier's
+    /// [public origin](crate::token::dpop::DpopVerifierBuilder::public_origin). Bearer
+    /// tokens stay accepted where [`tokens`](Self::tokens) is configured, except on routes
+    /// that [require DPoP](RouteRule::require_dpop); without `tokens`, every route requires
+    /// DPoP. Bearer refusals then also offer a `WWW-Authenticate: DPoP algs="..."` challenge.
+    pub fn dpop(mut self, verifier: DpopVerifier) -> Self {
+        self.dpop = Some(verifier);
         self
     }
 
@@ -192,16 +207,18 @@ impl GuardBuilder {
     /// [`GuardBuilderError::Route`] for a pattern or rule that does not parse,
     /// [`GuardBuilderError::Principals`] when the token
     /// issuers' principals could be confused under the policies' mapping (see
-    /// [`PolicyEngine::check_issuers`]).
+    /// [`PolicyEngine::check_issuers`]), [`GuardBuilderError::DpopOrigin`] for a DPoP
+    /// verifier without an origin, or a route that requires DPoP without one.
     pub fn build(self) -> Result<GuardLayer, GuardBuilderError> {
-        let identifies = self.peer.is_some() || self.svid.is_some() || self.authn.is_some();
+        let tokens = self.authn.is_some() || self.dpop.is_some();
+        let identifies = self.peer.is_some() || self.svid.is_some() || tokens;
         if !identifies && self.authz.is_none() {
             return Err(GuardBuilderError::NoChecks);
         }
         if self.authz.is_some() && !identifies {
             return Err(GuardBuilderError::NoIdentity);
         }
-        if self.authn.is_some()
+        if tokens
             && self
                 .svid
                 .as_ref()
@@ -209,8 +226,21 @@ impl GuardBuilder {
         {
             return Err(GuardBuilderError::SharedAuthorization);
         }
-        if let (Some(authn), Some(authz)) = (&self.authn, &self.authz) {
-            authz.engine().check_issuers(authn.verifier())?;
+        if let Some(authz) = &self.authz {
+            if let Some(authn) = &self.authn {
+                authz.engine().check_issuers(authn.verifier())?;
+            }
+            if let Some(dpop) = &self.dpop {
+                authz.engine().check_issuers(dpop.verifier())?;
+            }
+        }
+        let dpop_routes = self.routes.iter().any(|(_, rule)| rule.dpop);
+        if !self
+            .dpop
+            .as_ref()
+            .map_or(!dpop_routes, DpopVerifier::has_origin)
+        {
+            return Err(GuardBuilderError::DpopOrigin);
         }
         let mut routes = Routes::default();
         for (pattern, rule) in self.routes {
@@ -228,6 +258,7 @@ impl GuardBuilder {
                 peer: self.peer,
                 svid: self.svid,
                 authn: self.authn,
+                dpop: self.dpop,
                 authz: self.authz,
                 binding: self.binding,
                 routes,
@@ -264,6 +295,10 @@ pub enum GuardBuilderError {
     /// Users of two token issuers could be the same principal.
     #[error(transparent)]
     Principals(#[from] IssuerNamespaceError),
+    /// DPoP is required or accepted, but the guard has no DPoP verifier, or its verifier
+    /// has no origin to check proofs' `htu` against (`public_origin` or `origin_from_host`).
+    #[error("DPoP needs a verifier with a public origin: see `DpopVerifierBuilder::public_origin`")]
+    DpopOrigin,
 }
 
 /// The composed layer: peer identity, bearer token, certificate binding, scopes and
@@ -280,6 +315,7 @@ impl GuardLayer {
             peer: None,
             svid: None,
             authn: None,
+            dpop: None,
             authz: None,
             binding: CertificateBinding::default(),
             routes: Vec::new(),

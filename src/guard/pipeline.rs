@@ -7,6 +7,9 @@ use std::sync::Arc;
 use http::{Extensions, Request, Response, StatusCode};
 
 use super::Admission;
+use super::dpop::Credential;
+#[cfg(feature = "remote-jwks")]
+use super::dpop::Verification;
 use super::routes::{Access, Route, RouteMatch, Routes};
 use crate::caller::{Caller, WorkloadIdentity};
 use crate::peer::{CertificateBinding, PeerError, PeerIdentity, PeerIdentityLayer};
@@ -14,16 +17,16 @@ use crate::policy::{AuthorizationLayer, Decision, DenyCause};
 use crate::response::{
     DEFAULT_REALM, ErrorCode, Refusal, RefusalBody, Renderer, RequestHead, Stage,
 };
+use crate::token::dpop::DpopVerifier;
 use crate::token::jwt_svid::{self, JwtSvidLayer, VerifiedJwtSvid, WorkloadToken};
 use crate::token::{Authenticated, AuthenticationLayer, BearerError, VerifiedToken};
-#[cfg(feature = "remote-jwks")]
-use crate::token::{TokenError, Verifier};
 
 /// The configured checks; shared by every clone of a guarded service.
 pub(crate) struct Pipeline {
     pub(crate) peer: Option<PeerIdentityLayer>,
     pub(crate) svid: Option<JwtSvidLayer>,
     pub(crate) authn: Option<AuthenticationLayer>,
+    pub(crate) dpop: Option<DpopVerifier>,
     pub(crate) authz: Option<AuthorizationLayer>,
     pub(crate) binding: CertificateBinding,
     pub(crate) routes: Routes,
@@ -52,8 +55,7 @@ pub(crate) struct Refused {
 /// What the checks resume with once a remote key source has been waited for.
 #[cfg(feature = "remote-jwks")]
 pub(crate) struct Parked {
-    pub(crate) token: String,
-    pub(crate) verifier: Verifier,
+    pub(crate) verification: Verification,
     pub(crate) peer: Option<PeerIdentity>,
     pub(crate) route: RouteMatch,
 }
@@ -85,6 +87,7 @@ impl Pipeline {
             peer,
             svid,
             authn,
+            dpop: None,
             authz,
             binding: CertificateBinding::default(),
             routes: Routes::default(),
@@ -133,15 +136,14 @@ impl Pipeline {
             Ok(None) => {}
             Err(refusal) => return Admit::Refuse(refusal.into()),
         }
-        let token = match self.authenticate(request, found.access) {
-            Authenticated::Token(token) => Some(token),
-            Authenticated::Absent => None,
-            Authenticated::Refused(refusal) => return Admit::Refuse(refusal.into()),
+        let token = match self.credential(request, found) {
+            Credential::Token(token) => Some(token),
+            Credential::Absent => None,
+            Credential::Refused(refusal) => return Admit::Refuse(refusal.into()),
             #[cfg(feature = "remote-jwks")]
-            Authenticated::AwaitKeys { token, verifier } => {
+            Credential::Await(verification) => {
                 return Admit::AwaitKeys(Box::new(Parked {
-                    token,
-                    verifier,
+                    verification,
                     peer,
                     route: found,
                 }));
@@ -156,7 +158,7 @@ impl Pipeline {
         &self,
         request: &mut Request<B>,
         peer: Option<PeerIdentity>,
-        verified: Result<VerifiedToken, TokenError>,
+        verified: Result<VerifiedToken, Refusal>,
         found: RouteMatch,
     ) -> Admit {
         match verified {
@@ -168,7 +170,7 @@ impl Pipeline {
                 },
                 found,
             ),
-            Err(error) => Admit::Refuse(error.refusal().into()),
+            Err(refusal) => Admit::Refuse(refusal.into()),
         }
     }
 
@@ -211,7 +213,7 @@ impl Pipeline {
 
     /// The bearer-token step; a missing token is refused unless the route or the layer
     /// makes it optional.
-    fn authenticate<B>(&self, request: &Request<B>, access: Access) -> Authenticated {
+    pub(super) fn authenticate<B>(&self, request: &Request<B>, access: Access) -> Authenticated {
         let Some(layer) = &self.authn else {
             return Authenticated::Absent;
         };
@@ -280,8 +282,8 @@ impl Pipeline {
         token: Option<&VerifiedToken>,
         peer: Option<&PeerIdentity>,
     ) -> Result<(), Refusal> {
-        match (&self.authn, token) {
-            (Some(_), Some(token)) => self
+        match (self.authn.is_some() || self.dpop.is_some(), token) {
+            (true, Some(token)) => self
                 .binding
                 .check(token, peer)
                 .map_err(|error| error.refusal()),
@@ -351,7 +353,9 @@ impl Pipeline {
     }
 
     fn takes_tokens(&self, extensions: &Extensions) -> bool {
-        self.authn.is_some() || extensions.get::<Admission>().is_some_and(|a| a.tokens)
+        self.authn.is_some()
+            || self.dpop.is_some()
+            || extensions.get::<Admission>().is_some_and(|a| a.tokens)
     }
 
     /// The realm of challenges: without a token layer of its own, the one of the layer

@@ -36,6 +36,7 @@ pub struct RouteRule {
     pub(crate) access: Access,
     pub(crate) action: Option<String>,
     pub(crate) scopes: Vec<String>,
+    pub(crate) dpop: bool,
 }
 
 impl Default for RouteRule {
@@ -52,6 +53,7 @@ impl RouteRule {
             access: Access::Required,
             action: None,
             scopes: Vec::new(),
+            dpop: false,
         }
     }
 
@@ -78,6 +80,16 @@ impl RouteRule {
         self
     }
 
+    /// The token must come with a DPoP proof (RFC 9449): `Authorization: DPoP` and a `DPoP`
+    /// header, verified by the guard's [`DpopVerifier`](crate::token::dpop::DpopVerifier)
+    /// (see [`GuardBuilder::dpop`](super::GuardBuilder::dpop), which `build` then requires).
+    /// A bearer token is refused with 401 and a `WWW-Authenticate: DPoP` challenge, so a
+    /// stolen copy of a token is useless here without the client's private key.
+    pub fn require_dpop(mut self) -> Self {
+        self.dpop = true;
+        self
+    }
+
     /// The token must carry every one of `scopes`; otherwise 403 with
     /// `error="insufficient_scope"` and `scope="..."` (RFC 6750 §3.1), before the policies
     /// are asked.
@@ -100,6 +112,7 @@ pub(crate) struct Route {
     pub(crate) action: Option<EntityUid>,
     pub(crate) scopes: Vec<String>,
     pub(crate) scope_text: Option<String>,
+    pub(crate) dpop: bool,
 }
 
 /// The methods a rule may name: the standard ones (RFC 9110 §9, RFC 5789), in upper case.
@@ -145,6 +158,7 @@ impl Route {
             action,
             scopes: rule.scopes,
             scope_text,
+            dpop: rule.dpop,
         })
     }
 

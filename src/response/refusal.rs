@@ -1,6 +1,8 @@
 //! A refusal in the terms both protocols need, and how it is rendered: RFC 6750 challenges
 //! and RFC 9457 problem details for HTTP, trailers-only responses with `grpc-status` for gRPC.
 
+use std::sync::Arc;
+
 use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
@@ -36,7 +38,8 @@ impl Stage {
     }
 }
 
-/// The `error` attribute of an RFC 6750 §3.1 `WWW-Authenticate: Bearer` challenge.
+/// The `error` attribute of an RFC 6750 §3.1 `WWW-Authenticate: Bearer` challenge, or of an
+/// RFC 9449 §7.1 `WWW-Authenticate: DPoP` one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -46,6 +49,11 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope`: the token lacks a scope the request needs (403).
     InsufficientScope,
+    /// `invalid_dpop_proof`: the DPoP proof is missing, malformed or invalid (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// `use_dpop_nonce`: the proof must carry the server's current nonce, sent along in a
+    /// `DPoP-Nonce` header (RFC 9449 §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -56,6 +64,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -74,6 +84,17 @@ pub struct Refusal {
     description: &'static str,
     reason: &'static str,
     scope: Option<String>,
+    dpop: Option<Box<DpopChallenge>>,
+}
+
+/// What a refusal says about DPoP (RFC 9449 §7.1): whether its error is DPoP's, the
+/// algorithms a proof may use, and a fresh server nonce.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct DpopChallenge {
+    /// The error belongs in the `DPoP` challenge, not the `Bearer` one.
+    scheme: bool,
+    algs: Option<Arc<str>>,
+    nonce: Option<Box<str>>,
 }
 
 impl Refusal {
@@ -102,6 +123,7 @@ impl Refusal {
             description,
             reason,
             scope: None,
+            dpop: None,
         }
     }
 
@@ -124,6 +146,44 @@ impl Refusal {
     pub fn with_scope(mut self, scope: String) -> Self {
         self.scope = Some(scope);
         self
+    }
+
+    /// Makes the refusal a DPoP one (RFC 9449 §7.1): its challenge is `WWW-Authenticate:
+    /// DPoP` instead of `Bearer`.
+    #[must_use]
+    pub fn with_dpop_scheme(mut self) -> Self {
+        self.dpop.get_or_insert_with(Box::default).scheme = true;
+        self
+    }
+
+    /// The algorithms a DPoP proof may use, space-separated (`algs`, RFC 9449 §7.1). On a
+    /// DPoP refusal they go into its challenge; on a bearer refusal a second challenge,
+    /// `DPoP algs="..."`, tells the client that DPoP is accepted too.
+    #[must_use]
+    pub fn with_dpop_algs(mut self, algs: Arc<str>) -> Self {
+        self.dpop.get_or_insert_with(Box::default).algs = Some(algs);
+        self
+    }
+
+    /// A server nonce for the client's next DPoP proof, sent as the `DPoP-Nonce` header (or
+    /// gRPC metadata `dpop-nonce`) with the refusal (RFC 9449 §8).
+    #[must_use]
+    pub fn with_dpop_nonce(mut self, nonce: impl Into<Box<str>>) -> Self {
+        self.dpop.get_or_insert_with(Box::default).nonce = Some(nonce.into());
+        self
+    }
+
+    /// Whether the challenge is `WWW-Authenticate: DPoP` (see
+    /// [`with_dpop_scheme`](Self::with_dpop_scheme)).
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        self.dpop.as_ref().is_some_and(|dpop| dpop.scheme)
+    }
+
+    /// The `DPoP-Nonce` sent with the refusal, if any.
+    #[must_use]
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop.as_ref().and_then(|dpop| dpop.nonce.as_deref())
     }
 
     /// The step that refused.
@@ -169,8 +229,8 @@ impl Refusal {
         self.scope.as_deref()
     }
 
-    /// Whether the HTTP response carries a `WWW-Authenticate: Bearer` challenge: refusals
-    /// about the bearer token and its scopes do; refusals of the peer, of the request's
+    /// Whether the HTTP response carries a `WWW-Authenticate` challenge (`Bearer`, or `DPoP`
+    /// for a [DPoP refusal](Self::with_dpop_scheme)): refusals about the token and its scopes do; refusals of the peer, of the request's
     /// shape and of the policies are not about the token and do not.
     #[must_use]
     pub fn challenges(&self) -> bool {
@@ -191,12 +251,38 @@ impl Refusal {
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.challenges()
-            && let Ok(challenge) = HeaderValue::from_str(&self.challenge(realm))
-        {
-            headers.insert(WWW_AUTHENTICATE, challenge);
+        if self.challenges() {
+            if let Ok(challenge) = HeaderValue::from_str(&self.challenge(realm)) {
+                headers.insert(WWW_AUTHENTICATE, challenge);
+            }
+            if let Some(offer) = self.dpop_offer(realm)
+                && let Ok(offer) = HeaderValue::from_str(&offer)
+            {
+                headers.append(WWW_AUTHENTICATE, offer);
+            }
         }
+        self.insert_nonce(headers);
         response
+    }
+
+    /// The `DPoP-Nonce` header, when the refusal carries a nonce (RFC 9449 §8.1).
+    fn insert_nonce(&self, headers: &mut http::HeaderMap) {
+        if let Some(nonce) = self.dpop_nonce()
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", value);
+        }
+    }
+
+    /// The second challenge of a bearer refusal that also offers DPoP: `DPoP algs="..."`.
+    fn dpop_offer(&self, realm: &str) -> Option<String> {
+        let dpop = self.dpop.as_deref().filter(|dpop| !dpop.scheme)?;
+        let algs = dpop.algs.as_deref()?;
+        Some(format!(
+            "DPoP realm=\"{}\", algs=\"{}\"",
+            quoted_safe(realm),
+            quoted_safe(algs)
+        ))
     }
 
     fn render_grpc<B: RefusalBody>(&self) -> Response<B> {
@@ -207,12 +293,19 @@ impl Refusal {
         if let Ok(message) = HeaderValue::from_str(&percent_encode(self.description)) {
             headers.insert("grpc-message", message);
         }
+        self.insert_nonce(headers);
         response
     }
 
-    /// The RFC 6750 §3 challenge: each attribute at most once, values free of `"` and `\`.
+    /// The RFC 6750 §3 challenge (RFC 9449 §7.1 for a [DPoP](Self::with_dpop_scheme)
+    /// refusal): each attribute at most once, values free of `"` and `\`.
     pub fn challenge(&self, realm: &str) -> String {
-        let mut challenge = format!("Bearer realm=\"{}\"", quoted_safe(realm));
+        let dpop = self.dpop.as_deref().filter(|dpop| dpop.scheme);
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let mut challenge = format!("{scheme} realm=\"{}\"", quoted_safe(realm));
+        if let Some(algs) = dpop.and_then(|dpop| dpop.algs.as_deref()) {
+            challenge.push_str(&format!(", algs=\"{}\"", quoted_safe(algs)));
+        }
         if let Some(error) = self.error {
             challenge.push_str(&format!(
                 ", error=\"{}\", error_description=\"{}\"",
@@ -367,6 +460,60 @@ mod tests {
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
         assert_eq!(body["status"], 401);
+    }
+
+    #[test]
+    fn dpop_refusals_challenge_with_dpop_and_send_the_nonce() {
+        let algs: Arc<str> = Arc::from("ES256 EdDSA");
+        let dpop = Refusal::new(
+            Stage::Token,
+            StatusCode::UNAUTHORIZED,
+            "dpop_use_nonce",
+            "x",
+        )
+        .with_error(ErrorCode::UseDpopNonce)
+        .with_dpop_scheme()
+        .with_dpop_algs(Arc::clone(&algs))
+        .with_dpop_nonce("n-1");
+        let response: Response<String> =
+            dpop.render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(
+            challenges,
+            [
+                r#"DPoP realm="api", algs="ES256 EdDSA", error="use_dpop_nonce", error_description="x""#
+            ]
+        );
+        assert_eq!(response.headers()["dpop-nonce"], "n-1");
+        let mut grpc = HeaderMap::new();
+        grpc.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let response: Response<String> =
+            dpop.render(RequestHead::new(Version::HTTP_2, &grpc), "api");
+        assert_eq!(response.headers()["grpc-status"], "16");
+        assert_eq!(response.headers()["dpop-nonce"], "n-1");
+        // A bearer refusal that also offers DPoP: two challenges, the error in the first.
+        let bearer =
+            refusal(StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken)).with_dpop_algs(algs);
+        let response: Response<String> =
+            bearer.render(RequestHead::new(Version::HTTP_11, &HeaderMap::new()), "api");
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(challenges.len(), 2);
+        assert!(
+            challenges[0]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer realm=\"api\", error=")
+        );
+        assert_eq!(challenges[1], r#"DPoP realm="api", algs="ES256 EdDSA""#);
+        assert!(response.headers().get("dpop-nonce").is_none());
     }
 
     fn answer(refusal: &Refusal) -> (Stage, u16, u16, Option<&'static str>) {

@@ -163,7 +163,7 @@ fn from_query<'a>(uri: &'a Uri, name: &str) -> Result<Option<&'a str>, BearerErr
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
-fn is_b64token(value: &str) -> bool {
+pub(crate) fn is_b64token(value: &str) -> bool {
     let body = value.trim_end_matches('=');
     !body.is_empty()
         && body.bytes().all(|b| {

@@ -65,6 +65,7 @@ struct Inner {
     scp_texts: Vec<Text>,
     scopes: OnceLock<BTreeSet<String>>,
     x5t_s256: Option<Text>,
+    jkt: Option<Text>,
     /// The claims set exactly as signed; parsed into `claims` only when someone asks.
     payload: String,
     claims: OnceLock<Map<String, Value>>,
@@ -190,6 +191,14 @@ impl VerifiedToken {
         self.inner.optional(&self.inner.x5t_s256)
     }
 
+    /// The `cnf` claim's `jkt` member (RFC 9449 §6.1): the thumbprint of the DPoP key the
+    /// token is bound to, as written. Such a token is only accepted with a proof of that key
+    /// ([`DpopVerifier`](super::dpop::DpopVerifier)), unless its issuer
+    /// [allows unverified confirmation](super::Issuer::allow_unverified_confirmation).
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.inner.optional(&self.inner.jkt)
+    }
+
     /// Every claim, as JSON.
     pub fn claims(&self) -> &Map<String, Value> {
         self.inner
@@ -284,6 +293,7 @@ impl Pending {
             scp_texts,
             scopes: OnceLock::new(),
             x5t_s256: claims.x5t_s256.take().map(text),
+            jkt: claims.jkt.take().map(text),
             payload: String::new(),
             claims: OnceLock::new(),
             several_issuers,

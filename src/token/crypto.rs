@@ -97,7 +97,7 @@ impl RingVerifier {
         })
     }
 
-    fn rsa_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Option<Self> {
+    pub(crate) fn rsa_components(alg: Algorithm, n: &[u8], e: &[u8]) -> Option<Self> {
         Some(RingVerifier {
             alg,
             key: VerifyingKey::RsaComponents(rsa_parameters(alg)?, n.into(), e.into()),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::algorithm::{Algorithm, AlgorithmSet};
+use super::claims::VerifiedToken;
 use super::clock::Clock;
 use super::crypto::RingVerifier;
 use super::error::{TokenError, VerifierBuilderError};
@@ -11,6 +12,7 @@ use super::json::{RawClaims, RawHeader};
 use super::keys::KeySet;
 use super::media_type::TokenType;
 use super::remote::source::KeySource;
+use super::verifier::Presentation;
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -318,6 +320,7 @@ impl PreparedIssuer {
         header: &RawHeader<'_>,
         claims: &RawClaims<'_>,
         now: i64,
+        presented: Presentation,
     ) -> Result<(), TokenError> {
         if let Some(wrong) = claims.wrong_type {
             return Err(TokenError::InvalidClaim(wrong.0));
@@ -348,8 +351,28 @@ impl PreparedIssuer {
             return Err(TokenError::MissingClaim(missing.as_str().into()));
         }
         // A bound token accepted without its binding checked is a bearer token its
-        // issuer never meant to issue.
-        if claims.unverified_confirmation && !self.allow_unverified_confirmation {
+        // issuer never meant to issue. With a DPoP proof, `jkt` is checked by the caller.
+        let unverified = match presented {
+            Presentation::Bearer => claims.unverified_confirmation,
+            Presentation::Dpop => claims.other_confirmation,
+        };
+        if unverified && !self.allow_unverified_confirmation {
+            return Err(TokenError::UnsupportedConfirmation);
+        }
+        Ok(())
+    }
+
+    /// The confirmation check again for a token taken from the cache, which may have been
+    /// verified with a DPoP proof: presented as a bearer token, a DPoP-bound one is refused.
+    pub(crate) fn check_presentation(
+        &self,
+        token: &VerifiedToken,
+        presented: Presentation,
+    ) -> Result<(), TokenError> {
+        if presented == Presentation::Bearer
+            && token.dpop_thumbprint().is_some()
+            && !self.allow_unverified_confirmation
+        {
             return Err(TokenError::UnsupportedConfirmation);
         }
         Ok(())

@@ -45,8 +45,13 @@ pub(crate) struct RawClaims<'a> {
     /// A `cnf` object was present.
     pub(crate) cnf: bool,
     /// The `cnf` object has a member other than `x5t#S256`: a confirmation method (`jkt`,
-    /// `jwk`, `jwe`, `jku`, …) that meshguard does not check.
+    /// `jwk`, `jwe`, `jku`, …) that a bearer token's verification does not check.
     pub(crate) unverified_confirmation: bool,
+    /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound to.
+    pub(crate) jkt: Option<Cow<'a, str>>,
+    /// The `cnf` object has a member other than `x5t#S256` and `jkt`: a method that not
+    /// even DPoP verification checks.
+    pub(crate) other_confirmation: bool,
     /// Names of members not listed above, for required-claim checks.
     pub(crate) others: SeenNames<'a>,
     /// The first registered claim found with the wrong type.
@@ -364,12 +369,13 @@ struct Confirmation {
 #[derive(Default)]
 struct Confirmed<'a> {
     x5t_s256: Option<Cow<'a, str>>,
-    /// A member other than `x5t#S256` is present.
+    jkt: Option<Cow<'a, str>>,
+    /// A member other than `x5t#S256` and `jkt` is present.
     others: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Confirmation {
-    /// `Err(())` when `cnf` is not an object or `x5t#S256` is not a string.
+    /// `Err(())` when `cnf` is not an object or `x5t#S256` or `jkt` is not a string.
     type Value = Result<Confirmed<'de>, ()>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -394,12 +400,16 @@ impl<'de> Visitor<'de> for Confirmation {
             let Ok(found) = &mut confirmed else {
                 continue;
             };
-            if name != "x5t#S256" {
-                found.others = true;
-                continue;
-            }
+            let slot = match name.as_ref() {
+                "x5t#S256" => &mut found.x5t_s256,
+                "jkt" => &mut found.jkt,
+                _ => {
+                    found.others = true;
+                    continue;
+                }
+            };
             match value {
-                Shape::Str(s) => found.x5t_s256 = Some(s),
+                Shape::Str(s) => *slot = Some(s),
                 _ => confirmed = Err(()),
             }
         }
@@ -563,7 +573,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_, 'de> {
                     match map.next_value_seed(Confirmation { walk: member })? {
                         Ok(confirmed) => {
                             claims.x5t_s256 = confirmed.x5t_s256;
-                            claims.unverified_confirmation = confirmed.others;
+                            claims.unverified_confirmation =
+                                confirmed.others || confirmed.jkt.is_some();
+                            claims.other_confirmation = confirmed.others;
+                            claims.jkt = confirmed.jkt;
                             claims.cnf = true;
                         }
                         Err(()) => claims.wrong("cnf"),
@@ -673,6 +686,25 @@ mod tests {
         }
         let claims = parse_claims(br#"{"cnf":{"x5t#S256":1,"jkt":"u"}}"#).unwrap();
         assert_eq!(claims.wrong_type, Some(WrongType("cnf")));
+    }
+
+    #[test]
+    fn the_dpop_thumbprint_is_read_apart_from_other_methods() {
+        for (cnf, jkt, other) in [
+            (r#"{"jkt":"t"}"#, Some("t"), false),
+            (r#"{"jkt":"t","jwk":{}}"#, Some("t"), true),
+            (r#"{"x5t#S256":"x","jkt":"t"}"#, Some("t"), false),
+            (r#"{"jwk":{}}"#, None, true),
+        ] {
+            let json = format!(r#"{{"cnf":{cnf}}}"#);
+            let claims = parse_claims(json.as_bytes()).unwrap();
+            assert_eq!(claims.jkt.as_deref(), jkt, "{cnf}");
+            assert_eq!(claims.other_confirmation, other, "{cnf}");
+            assert!(claims.unverified_confirmation, "{cnf}");
+        }
+        let claims = parse_claims(br#"{"cnf":{"jkt":["t"]}}"#).unwrap();
+        assert_eq!(claims.wrong_type, Some(WrongType("cnf")));
+        assert_eq!(claims.jkt, None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod claims;
 mod clock;
 pub mod crypto;
 mod der;
+pub mod dpop;
 mod error;
 mod header;
 mod issuer;

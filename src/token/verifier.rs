@@ -88,6 +88,16 @@ impl Verifier {
     /// [allows it](Issuer::allow_unverified_confirmation)). A forged token is
     /// therefore reported as `bad_signature` even when its claims are also wrong.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        self.verify_as(token, Presentation::Bearer)
+    }
+
+    /// [`verify`](Self::verify) for a token presented as `presented`: with a DPoP proof, a
+    /// `cnf.jkt` binding is left for the caller to check against the proof's key.
+    pub(crate) fn verify_as(
+        &self,
+        token: &str,
+        presented: Presentation,
+    ) -> Result<VerifiedToken, TokenError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(TokenError::TooLarge {
@@ -95,8 +105,9 @@ impl Verifier {
             });
         }
         if let Some(cache) = &inner.cache
-            && let Some(token) = inner.cached(cache, token)
+            && let Some((token, issuer)) = inner.cached(cache, token)
         {
+            issuer.check_presentation(&token, presented)?;
             return Ok(token);
         }
         let parts = split(token)?;
@@ -143,7 +154,7 @@ impl Verifier {
         if !read_early {
             read_claims(&payload, &mut claims)?;
         }
-        issuer.check_claims(&header, &claims, inner.clock.unix_seconds())?;
+        issuer.check_claims(&header, &claims, inner.clock.unix_seconds(), presented)?;
         let several_issuers = inner.issuers.len() > 1;
         let verified = Pending::new(&remembered, alg, &mut claims, &payload, several_issuers)
             .with_payload(payload)
@@ -162,7 +173,20 @@ impl Verifier {
     }
 }
 
+/// How a token came with its request: alone (`Bearer`), or with a DPoP proof whose key the
+/// caller checks against the token's `cnf.jkt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Presentation {
+    Bearer,
+    Dpop,
+}
+
 impl Verifier {
+    /// The verifier's clock, in seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.unix_seconds()
+    }
+
     /// The configured issuers, in configuration order.
     #[cfg(feature = "remote-jwks")]
     pub(crate) fn issuers(&self) -> &[PreparedIssuer] {
@@ -191,7 +215,7 @@ impl Verifier {
 impl Inner {
     /// A token verified before, when nothing that decided it has changed since: the keys
     /// of its issuer are the same snapshot, and its time claims still hold now.
-    fn cached(&self, cache: &TokenCache, token: &str) -> Option<VerifiedToken> {
+    fn cached(&self, cache: &TokenCache, token: &str) -> Option<(VerifiedToken, &PreparedIssuer)> {
         let entry = cache.get(token)?;
         let issuer = self.issuers.get(entry.issuer)?;
         let current = issuer.keys.load().ok()?;
@@ -206,7 +230,7 @@ impl Inner {
             cache.remove(token);
             return None;
         }
-        Some(entry.token)
+        Some((entry.token, issuer))
     }
 
     /// The issuer whose `iss` the token names; only called with two or more issuers.

@@ -9,6 +9,8 @@
 #[allow(dead_code, reason = "the CLI tests sign tokens and write bundles only")]
 #[path = "../jwt_svid/authority.rs"]
 mod authority;
+#[path = "../dpop_support/mod.rs"]
+mod dpop_support;
 #[path = "../peer_support/mod.rs"]
 mod peer_support;
 #[path = "../policy_support/mod.rs"]
@@ -19,6 +21,7 @@ mod remote_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dpop;
 mod peer;
 mod policy;
 mod remote;

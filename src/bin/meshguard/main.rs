@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod authorize;
 mod check_policies;
+mod dpop;
 mod inspect_peer;
 mod verify_svid;
 mod verify_token;

@@ -83,6 +83,8 @@ pub(crate) struct Args {
     /// JWT-SVIDs: SPIFFE bundles instead of issuer keys.
     #[command(flatten)]
     svid: super::verify_svid::SvidArgs,
+    #[command(flatten)]
+    dpop: crate::dpop::DpopArgs,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
 }
@@ -131,7 +133,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(token) => token,
         Err(code) => return code,
     };
-    report(verifier.verify(&token))
+    match args.dpop.verify(&verifier, &token) {
+        Ok(outcome) => report(outcome),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// A JWT-SVID against `--spiffe-bundle`s: the configuration is checked before the token is
@@ -174,9 +182,7 @@ fn read_token(args: &Args) -> Result<String, ExitCode> {
 }
 
 /// Prints the claims (exit 0) or `rejected: <reason>` (exit 1).
-fn report(
-    outcome: Result<meshguard::token::VerifiedToken, meshguard::token::TokenError>,
-) -> ExitCode {
+fn report(outcome: crate::dpop::Outcome) -> ExitCode {
     match outcome {
         Ok(verified) => {
             match serde_json::to_string_pretty(verified.claims()) {
@@ -188,8 +194,8 @@ fn report(
             }
             ExitCode::SUCCESS
         }
-        Err(rejection) => {
-            eprintln!("rejected: {}", rejection.reason());
+        Err(reason) => {
+            eprintln!("rejected: {reason}");
             ExitCode::from(1)
         }
     }
@@ -396,7 +402,13 @@ fn run_remote(args: Args, remote: RemoteJwks) -> ExitCode {
         if unavailable {
             return ExitCode::from(2);
         }
-        let outcome = verifier.verify_async(&token).await;
+        let outcome = match args.dpop.verify_async(&verifier, &token).await {
+            Ok(outcome) => outcome,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        };
         for status in verifier.remote_status() {
             // A refresh the token caused (an unknown `kid`) that failed.
             if status.failures() > 0

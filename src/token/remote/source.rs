@@ -116,9 +116,19 @@ impl Verifier {
             Err(error @ (TokenError::UnknownKey | TokenError::KeySourceUnavailable)) => error,
             done => return done,
         };
+        if self.wait_for_keys(token, &error).await {
+            self.verify(token)
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Waits, when `error` allows it, for the refresh of the key source of the issuer
+    /// `token` names; whether verifying again may now succeed.
+    pub(crate) async fn wait_for_keys(&self, token: &str, error: &TokenError) -> bool {
         match self.issuer_for(token) {
-            Some(issuer) if issuer.keys.wait_for_refresh(&error).await => self.verify(token),
-            _ => Err(error),
+            Some(issuer) => issuer.keys.wait_for_refresh(error).await,
+            None => false,
         }
     }
 }
