@@ -11,6 +11,7 @@
     reason = "a benchmark with a broken set-up should stop loudly"
 )]
 
+mod in_process;
 mod loopback;
 #[path = "../support/loopback.rs"]
 mod loopback_client;
@@ -19,5 +20,11 @@ mod token;
 
 use criterion::{criterion_group, criterion_main};
 
-criterion_group!(hot_path, token::bench, policy::benches, loopback::bench);
+criterion_group!(
+    hot_path,
+    token::bench,
+    policy::benches,
+    loopback::bench,
+    in_process::bench
+);
 criterion_main!(hot_path);
