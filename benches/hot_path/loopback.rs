@@ -1,9 +1,11 @@
 //! A trivial axum handler over loopback HTTP/1.1, bare (`bare_loopback`) and behind the
 //! [`GuardLayer`] (`guarded_loopback`): a warm cached ES256 token and 100 Cedar policies, the request
-//! allowed by the last of them. Each iteration is one request; the requests of a sample are
+//! allowed by the last of them; and the same with the engine's decision cache on
+//! (`guarded_loopback_decision_cache`: no condition reads the request's time, so every
+//! request after the first is answered from it). Each iteration is one request; the requests of a sample are
 //! spread over keep-alive connections, each sending one request at a time.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::routing::get;
@@ -11,7 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
 use meshguard::guard::GuardLayer;
-use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource, PrincipalMapping};
+use meshguard::policy::{
+    DecisionCacheConfig, HttpMapping, PolicyEngine, PolicySource, PrincipalMapping,
+};
 use meshguard::token::{Algorithm, DEFAULT_TOKEN_CACHE, Issuer, KeySet, TokenSigner, Verifier};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
@@ -22,14 +26,14 @@ use crate::loopback_client::Loopback;
 const ISS: &str = "https://idp.bench.example";
 const AUD: &str = "api://orders";
 const SERVICE: &str = "orders";
-const PATH: &str = "/orders/42";
+pub(crate) const PATH: &str = "/orders/42";
 const ROUTE: &str = "/orders/{id}";
 const POLICIES: usize = 100;
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 8;
 
 /// An ES256 token for `alice` with two roles, and the verifier (with its token cache) for it.
-fn token_and_verifier() -> (String, Verifier) {
+pub(crate) fn token_and_verifier() -> (String, Verifier) {
     let rng = SystemRandom::new();
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -96,15 +100,20 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-fn bare_router() -> Router {
+pub(crate) fn bare_router() -> Router {
     Router::new().route(ROUTE, get(ok))
 }
 
-fn guarded_router(verifier: Verifier) -> Router {
-    let engine = PolicyEngine::builder(PolicySource::text(policies()))
-        .principal_mapping(PrincipalMapping::new().role_claim("roles"))
-        .build()
-        .unwrap();
+/// The guarded router; with `decision_cache`, its engine keeps decisions (10,000 for 5 s).
+pub(crate) fn guarded_router(verifier: Verifier, decision_cache: bool) -> Router {
+    let builder = PolicyEngine::builder(PolicySource::text(policies()))
+        .principal_mapping(PrincipalMapping::new().role_claim("roles"));
+    let builder = if decision_cache {
+        builder.decision_cache(DecisionCacheConfig::new(10_000, Duration::from_secs(5)))
+    } else {
+        builder
+    };
+    let engine = builder.build().unwrap();
     let guard = GuardLayer::builder()
         .realm(SERVICE)
         .tokens(verifier)
@@ -133,11 +142,23 @@ pub(crate) fn bench(c: &mut Criterion) {
         .unwrap();
     let (token, verifier) = token_and_verifier();
     let bearer = format!("Bearer {token}");
+    // Its own token and verifier: a cached token keeps the principal of the first engine
+    // that maps it, as in a service with one engine.
+    let (cached_token, cached_verifier) = token_and_verifier();
+    let cached_bearer = format!("Bearer {cached_token}");
     let mut bare = runtime.block_on(Loopback::start(bare_router(), CONNECTIONS));
-    let mut guarded = runtime.block_on(Loopback::start(guarded_router(verifier), CONNECTIONS));
+    let mut guarded = runtime.block_on(Loopback::start(
+        guarded_router(verifier, false),
+        CONNECTIONS,
+    ));
+    let mut cached = runtime.block_on(Loopback::start(
+        guarded_router(cached_verifier, true),
+        CONNECTIONS,
+    ));
     // Warm: the token is verified and cached, every connection is open and has served.
     runtime.block_on(bare.send(PATH, &bearer, CONNECTIONS as u64));
     runtime.block_on(guarded.send(PATH, &bearer, CONNECTIONS as u64));
+    runtime.block_on(cached.send(PATH, &cached_bearer, CONNECTIONS as u64));
 
     let mut group = c.benchmark_group("hot_path");
     group.bench_function("bare_loopback", |b| {
@@ -145,6 +166,9 @@ pub(crate) fn bench(c: &mut Criterion) {
     });
     group.bench_function("guarded_loopback", |b| {
         b.iter_custom(|iters| measure(&runtime, &mut guarded, &bearer, iters))
+    });
+    group.bench_function("guarded_loopback_decision_cache", |b| {
+        b.iter_custom(|iters| measure(&runtime, &mut cached, &cached_bearer, iters))
     });
     group.finish();
 }

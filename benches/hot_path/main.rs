@@ -12,6 +12,7 @@
 )]
 
 mod dpop;
+mod in_process;
 mod loopback;
 #[path = "../support/loopback.rs"]
 mod loopback_client;
@@ -25,6 +26,7 @@ criterion_group!(
     token::bench,
     dpop::bench,
     policy::benches,
-    loopback::bench
+    loopback::bench,
+    in_process::bench
 );
 criterion_main!(hot_path);

@@ -69,6 +69,14 @@ impl Decision {
         self.details().errors()
     }
 
+    /// This decision answered from the engine's decision cache, taking `elapsed`.
+    pub(crate) fn cached(mut self, elapsed: Duration) -> Self {
+        let (Self::Allow(details) | Self::Deny(details)) = &mut self;
+        details.cached = true;
+        details.elapsed = elapsed;
+        self
+    }
+
     /// The structured audit record of this decision.
     #[must_use]
     pub fn audit_record(&self) -> AuditRecord<'_> {
@@ -125,6 +133,7 @@ pub struct Details {
     pub(crate) generation: u64,
     pub(crate) elapsed: Duration,
     pub(crate) shadow: Option<Shadow>,
+    pub(crate) cached: bool,
 }
 
 impl Details {
@@ -171,10 +180,20 @@ impl Details {
         self.generation
     }
 
-    /// How long the decision took.
+    /// How long the decision took; for a decision from the cache, how long the lookup took.
     #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.elapsed
+    }
+
+    /// Whether the decision came from the engine's decision cache
+    /// ([`PolicyEngineBuilder::decision_cache`](super::PolicyEngineBuilder::decision_cache)):
+    /// an earlier evaluation of a request with the same inputs under the same policy-set
+    /// generation, whose decision, determining policies, errors and shadow result it
+    /// repeats.
+    #[must_use]
+    pub fn is_cached(&self) -> bool {
+        self.cached
     }
 
     /// What the shadow (candidate) policy set decided, when one is configured.
@@ -213,7 +232,7 @@ impl Shadow {
 }
 
 /// The audit view of a [`Decision`]: principal, action, resource, decision, policy ids,
-/// errors, duration and policy-set generation. The engine emits it through `tracing` at
+/// errors, duration, policy-set generation and whether the decision came from the cache. The engine emits it through `tracing` at
 /// target `meshguard::policy::audit` (info for allows, warn for denies); it can also be
 /// rendered as JSON for an audit sink of your own.
 #[derive(Debug, Clone, Copy)]
@@ -237,6 +256,7 @@ impl AuditRecord<'_> {
             "cause": details.cause().map(DenyCause::as_str),
             "generation": details.generation(),
             "duration_us": u64::try_from(details.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "cached": details.is_cached(),
         });
         if let (Some(shadow), Some(object)) = (details.shadow(), record.as_object_mut()) {
             object.insert(
@@ -265,6 +285,7 @@ impl AuditRecord<'_> {
                 errors = details.errors().len(),
                 generation = details.generation(),
                 duration_us = details.elapsed().as_micros(),
+                cached = details.is_cached(),
                 "policy decision"
             );
         } else {
@@ -279,6 +300,7 @@ impl AuditRecord<'_> {
                 errors = %JoinedErrors(details.errors()),
                 generation = details.generation(),
                 duration_us = details.elapsed().as_micros(),
+                cached = details.is_cached(),
                 "policy decision"
             );
         }

@@ -169,6 +169,9 @@ fn extension(escape: &Json) -> Option<Result<Value, Unbuilt>> {
         "duration" => &constructors.duration,
         _ => return None,
     };
+    if let Some(value) = LAST_CALL.with_borrow(|last| last.recall(function, argument)) {
+        return Some(Ok(value));
+    }
     let called = Extensions::all_available()
         .func(name)
         .map_err(|e| Unbuilt::Invalid(e.to_string()))
@@ -177,11 +180,52 @@ fn extension(escape: &Json) -> Option<Result<Value, Unbuilt>> {
                 .call(&[Value::from(argument)])
                 .map_err(|e| Unbuilt::Invalid(e.to_string()))
         });
-    Some(called.and_then(|value| match value {
+    let value = called.and_then(|value| match value {
         PartialValue::Value(value) => Ok(value),
         // Only partial evaluation yields residuals; these constructors never do.
         PartialValue::Residual(_) => Err(Unbuilt::Unsupported),
-    }))
+    });
+    if let Ok(value) = &value {
+        LAST_CALL.with_borrow_mut(|last| last.keep(function, argument, value));
+    }
+    Some(value)
+}
+
+thread_local! {
+    /// The last extension value this thread built. Constructors are pure functions of
+    /// their name and argument, and requests arriving in the same millisecond carry the
+    /// same `datetime` argument (the HTTP mapping's `time`), whose parse (a regex) is the
+    /// largest part of building an HTTP context: a repeated call costs a comparison.
+    static LAST_CALL: std::cell::RefCell<LastCall> = const {
+        std::cell::RefCell::new(LastCall {
+            function: String::new(),
+            argument: String::new(),
+            value: None,
+        })
+    };
+}
+
+/// One remembered constructor call.
+struct LastCall {
+    function: String,
+    argument: String,
+    value: Option<Value>,
+}
+
+impl LastCall {
+    fn recall(&self, function: &str, argument: &str) -> Option<Value> {
+        (self.function == function && self.argument == argument)
+            .then(|| self.value.clone())
+            .flatten()
+    }
+
+    fn keep(&mut self, function: &str, argument: &str, value: &Value) {
+        self.function.clear();
+        self.function.push_str(function);
+        self.argument.clear();
+        self.argument.push_str(argument);
+        self.value = Some(value.clone());
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +299,34 @@ mod tests {
                 inner(&evaluated(&own).unwrap()),
                 "{own}"
             );
+        }
+    }
+
+    #[test]
+    fn a_repeated_constructor_call_gives_the_same_value_as_a_fresh_one() {
+        let escape = |function: &str, argument: &str| json!({"fn": function, "arg": argument});
+        let calls = [
+            ("datetime", "2026-11-28T16:00:00.000Z"),
+            ("datetime", "2026-11-28T16:00:00.000Z"),
+            ("duration", "2026-11-28T16:00:00.000Z"),
+            ("datetime", "2026-11-28T16:00:00.001Z"),
+            ("datetime", "not a time"),
+            ("datetime", "2026-11-28T16:00:00.001Z"),
+            ("ip", "10.0.0.1"),
+            ("decimal", "10.0"),
+            ("ip", "10.0.0.1"),
+        ];
+        for (function, argument) in calls {
+            let mine = extension(&escape(function, argument)).unwrap();
+            LAST_CALL.with_borrow_mut(|last| last.value = None);
+            let fresh = extension(&escape(function, argument)).unwrap();
+            match (mine, fresh) {
+                (Ok(mine), Ok(fresh)) => assert_eq!(mine, fresh, "{function}({argument})"),
+                (Err(Unbuilt::Invalid(mine)), Err(Unbuilt::Invalid(fresh))) => {
+                    assert_eq!(mine, fresh);
+                }
+                other => panic!("{function}({argument}): {other:?}"),
+            }
         }
     }
 

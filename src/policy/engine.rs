@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use cedar_policy::{Authorizer, PolicySet, Schema};
 
 use super::decision::{Decision, DenyCause, Details, Shadow};
+use super::decisions::{DecisionCache, DecisionCacheConfig, Lookup};
 use super::error::{DecisionError, PolicyError};
 use super::index::{PolicyIndex, Selected};
 use super::issuers::IssuerNamespaceError;
@@ -119,6 +120,7 @@ struct Shared {
     on_error: OnError,
     allow_empty_reload: bool,
     principals: PrincipalMapping,
+    decisions: Option<DecisionCacheConfig>,
     current: ArcSwap<Snapshot>,
     reload_lock: Mutex<()>,
     authorizer: Authorizer,
@@ -143,22 +145,32 @@ struct Snapshot {
     shadow_reads: Reads,
     schema: Option<Schema>,
     entities: StaticEntities,
+    /// Recent decisions under this set, when the engine keeps them; dropped with the set.
+    decisions: Option<DecisionCache>,
 }
 
 impl Snapshot {
-    fn new(loaded: Loaded, generation: u64) -> Self {
+    fn new(loaded: Loaded, generation: u64, decisions: Option<&DecisionCacheConfig>) -> Self {
+        let index = PolicyIndex::new(&loaded.policies);
+        let shadow_reads = loaded
+            .shadow
+            .as_ref()
+            .map(|set| PolicyIndex::new(set).all_reads().clone())
+            .unwrap_or_default();
+        let decisions = decisions.and_then(|config| {
+            let mut fields = index.all_reads().context_fields.clone();
+            fields.merge(&shadow_reads.context_fields);
+            DecisionCache::new(config, fields)
+        });
         Self {
             generation,
-            index: PolicyIndex::new(&loaded.policies),
+            index,
             policies: loaded.policies,
-            shadow_reads: loaded
-                .shadow
-                .as_ref()
-                .map(|set| PolicyIndex::new(set).all_reads().clone())
-                .unwrap_or_default(),
+            shadow_reads,
             shadow: loaded.shadow,
             schema: loaded.schema,
             entities: StaticEntities::new(loaded.entities),
+            decisions,
         }
     }
 }
@@ -171,6 +183,7 @@ pub struct PolicyEngineBuilder {
     on_error: OnError,
     allow_empty_reload: bool,
     principals: PrincipalMapping,
+    decisions: Option<DecisionCacheConfig>,
 }
 
 impl PolicyEngineBuilder {
@@ -231,6 +244,29 @@ impl PolicyEngineBuilder {
         self
     }
 
+    /// Keeps recent decisions, so that a request whose inputs equal those of one decided
+    /// shortly before is answered without evaluating any policy.
+    ///
+    /// The cache is exact: a decision is returned only for the same principal, action and
+    /// resource, the same request entities (the principal's entity with its attributes and
+    /// parents, what an [`EntityProvider`] added), the same context fields (every name; the
+    /// value of each field a condition of the set can read) and the same loaded set; a
+    /// reload starts an empty cache. The decision returned carries the same decision,
+    /// determining policies, errors, shadow result and generation, with
+    /// [`Details::is_cached`](super::Details::is_cached) set and
+    /// [`Details::elapsed`](super::Details::elapsed) the time of this lookup; it is audited
+    /// as any other. Contexts made with [`cedar::from_context`](super::cedar::from_context)
+    /// are not cached.
+    ///
+    /// Requests mapped by [`HttpMapping`](super::HttpMapping) carry the request's time in
+    /// the context (`time`, in milliseconds), so they hit the cache only when no condition
+    /// of the set reads `context.time` or the whole context.
+    /// Defaults to no cache.
+    pub fn decision_cache(mut self, config: DecisionCacheConfig) -> Self {
+        self.decisions = Some(config);
+        self
+    }
+
     /// Loads everything and builds the engine (generation 1).
     ///
     /// # Errors
@@ -247,7 +283,8 @@ impl PolicyEngineBuilder {
                 on_error: self.on_error,
                 allow_empty_reload: self.allow_empty_reload,
                 principals: self.principals,
-                current: ArcSwap::from_pointee(Snapshot::new(loaded, 1)),
+                current: ArcSwap::from_pointee(Snapshot::new(loaded, 1, self.decisions.as_ref())),
+                decisions: self.decisions,
                 reload_lock: Mutex::new(()),
                 authorizer: Authorizer::new(),
                 mapping_id: NEXT_MAPPING_ID.fetch_add(1, Ordering::Relaxed),
@@ -269,6 +306,7 @@ impl PolicyEngine {
             on_error: OnError::Deny,
             allow_empty_reload: false,
             principals: PrincipalMapping::new(),
+            decisions: None,
         }
     }
 
@@ -365,7 +403,22 @@ impl PolicyEngine {
             context,
             entities,
         } = request;
-        let prepared = prepare(&snapshot, &principal, &action, &resource, context, entities);
+        let lookup = match &snapshot.decisions {
+            Some(cache) => cache.look_up(&principal, &action, &resource, &context, &entities),
+            None => Lookup::Uncacheable,
+        };
+        let built = cedar_request(&snapshot, &principal, &action, &resource, context);
+        // A kept decision answers only a request whose context builds and checks as the one
+        // it was made for did (see `decisions.rs`).
+        if let (Lookup::Hit(entry), Ok(_)) = (&lookup, &built) {
+            let decision = entry.decision.clone().cached(start.elapsed());
+            report(&decision);
+            return decision;
+        }
+        let checked = built.is_ok();
+        let prepared = built.and_then(|request| {
+            prepare(&snapshot, &principal, &action, &resource, request, entities)
+        });
         let mut details = Details {
             principal: Some(principal),
             action: Some(action),
@@ -376,6 +429,7 @@ impl PolicyEngine {
             generation: snapshot.generation,
             elapsed: std::time::Duration::ZERO,
             shadow: None,
+            cached: false,
         };
         let allowed = match prepared {
             Err(error) => {
@@ -409,6 +463,9 @@ impl PolicyEngine {
         } else {
             Decision::Deny(details)
         };
+        if let (Lookup::Miss(key), true, Some(cache)) = (lookup, checked, &snapshot.decisions) {
+            cache.insert(key, &decision);
+        }
         report(&decision);
         decision
     }
@@ -485,9 +542,11 @@ impl PolicyEngine {
         match loaded {
             Ok(loaded) => {
                 let generation = current.generation + 1;
-                self.shared
-                    .current
-                    .store(Arc::new(Snapshot::new(loaded, generation)));
+                self.shared.current.store(Arc::new(Snapshot::new(
+                    loaded,
+                    generation,
+                    self.shared.decisions.as_ref(),
+                )));
                 tracing::info!(target: "meshguard::policy::reload", generation, "policy set reloaded");
                 Ok(generation)
             }
@@ -554,6 +613,7 @@ impl PolicyEngine {
             generation: self.generation(),
             elapsed: std::time::Duration::ZERO,
             shadow: None,
+            cached: false,
         });
         report(&decision);
         decision
@@ -609,21 +669,20 @@ struct Prepared<'a> {
     entities: Store<'a>,
 }
 
-/// Builds the Cedar request, selects its policies, and, when the request brings entities,
-/// the slice of entities it is evaluated with (see `slice.rs`).
-fn prepare<'a>(
-    snapshot: &'a Snapshot,
+/// Builds the Cedar request: the context converted and, with a schema, the request
+/// checked against it.
+fn cedar_request(
+    snapshot: &Snapshot,
     principal: &EntityUid,
     action: &EntityUid,
     resource: &EntityUid,
     context: Context,
-    entities: Entities,
-) -> Result<Prepared<'a>, DecisionError> {
+) -> Result<cedar_policy::Request, DecisionError> {
     let schema = snapshot.schema.as_ref();
     let context = context
         .into_cedar(schema.map(|s| (s, action.as_cedar())))
         .map_err(|message| DecisionError::InvalidRequest { message })?;
-    let request = cedar_policy::Request::new(
+    cedar_policy::Request::new(
         principal.as_cedar().clone(),
         action.as_cedar().clone(),
         resource.as_cedar().clone(),
@@ -632,7 +691,20 @@ fn prepare<'a>(
     )
     .map_err(|e| DecisionError::InvalidRequest {
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// Selects the request's policies and, when it brings entities, the slice of entities it
+/// is evaluated with (see `slice.rs`).
+fn prepare<'a>(
+    snapshot: &'a Snapshot,
+    principal: &EntityUid,
+    action: &EntityUid,
+    resource: &EntityUid,
+    request: cedar_policy::Request,
+    entities: Entities,
+) -> Result<Prepared<'a>, DecisionError> {
+    let schema = snapshot.schema.as_ref();
     let uids = [principal.as_cedar(), action.as_cedar(), resource.as_cedar()];
     let select = |entities: &cedar_policy::Entities| {
         let [principal, action, resource] = uids;

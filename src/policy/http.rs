@@ -527,13 +527,30 @@ fn rfc3339(time: SystemTime) -> Result<String, MappingError> {
         return Err(MappingError::TimeOutOfRange);
     }
     let of_day = seconds % 86_400;
-    Ok(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since.subsec_millis()
-    ))
+    // Written digit by digit: `format!` was a fifth of mapping a request.
+    let mut text = String::with_capacity(24);
+    let year = u64::try_from(year).map_err(|_| MappingError::TimeOutOfRange)?;
+    for (value, width, after) in [
+        (year, 4, '-'),
+        (u64::from(month), 2, '-'),
+        (u64::from(day), 2, 'T'),
+        (of_day / 3600, 2, ':'),
+        (of_day % 3600 / 60, 2, ':'),
+        (of_day % 60, 2, '.'),
+        (u64::from(since.subsec_millis()), 3, 'Z'),
+    ] {
+        push_digits(&mut text, value, width);
+        text.push(after);
+    }
+    Ok(text)
+}
+
+/// Pushes the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u64, width: u32) {
+    for position in (0..width).rev() {
+        let digit = value / 10u64.pow(position) % 10;
+        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+    }
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
@@ -581,6 +598,26 @@ mod tests {
         );
         assert_eq!(
             rfc3339(SystemTime::UNIX_EPOCH - Duration::from_secs(1)).unwrap_err(),
+            MappingError::TimeOutOfRange
+        );
+        // Every field at every width, against the formatter, over 1970–9999.
+        let mut seconds = 0u64;
+        while seconds < 253_402_300_800 {
+            let millis = seconds % 1000;
+            let days = i64::try_from(seconds / 86_400).unwrap();
+            let (year, month, day) = civil_from_days(days);
+            let of_day = seconds % 86_400;
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+                of_day / 3600,
+                of_day % 3600 / 60,
+                of_day % 60,
+            );
+            assert_eq!(rfc3339(at(seconds, millis)).unwrap(), expected);
+            seconds += 7_919_993;
+        }
+        assert_eq!(
+            rfc3339(at(253_402_300_800, 0)).unwrap_err(),
             MappingError::TimeOutOfRange
         );
     }

@@ -151,6 +151,10 @@ impl PolicyIndex {
             }
             literals.extend(indexed.reads.literals.iter().cloned());
             index.all_reads.context |= indexed.reads.context;
+            index
+                .all_reads
+                .context_fields
+                .merge(&indexed.reads.context_fields);
             index.policies.push(indexed);
         }
         index.all_reads.literals = literals.into();
@@ -208,6 +212,7 @@ impl PolicyIndex {
             }
             literals.extend(indexed.reads.literals.iter().cloned());
             reads.context |= indexed.reads.context;
+            reads.context_fields.merge(&indexed.reads.context_fields);
         }
         reads.literals = literals.into();
         let subset = Arc::new(Subset { policies, reads });

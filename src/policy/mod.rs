@@ -45,6 +45,7 @@
 mod cache;
 pub mod cedar;
 mod decision;
+mod decisions;
 mod direct;
 mod engine;
 mod error;
@@ -63,6 +64,7 @@ mod values;
 mod watch;
 
 pub use decision::{AuditRecord, Decision, DenyCause, Details, Shadow};
+pub use decisions::DecisionCacheConfig;
 pub use engine::{PolicyEngine, PolicyEngineBuilder, Request};
 pub use error::{DecisionError, Diagnostic, DiagnosticKind, EntityError, PolicyError};
 pub use http::{

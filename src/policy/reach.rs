@@ -10,9 +10,11 @@
 //! already read (Cedar has no expression that yields an entity's parents). The entity slice
 //! of a request (see `slice.rs`) is built from exactly those sources; this module finds them.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use cedar_policy::{EntityId, EntityTypeName, EntityUid, EvalResult, Policy};
+use cedar_policy_core::ast;
 use serde_json::Value;
 
 /// What a policy's `when`/`unless` conditions can read besides the request's principal,
@@ -25,6 +27,37 @@ pub(crate) struct Reads {
     pub(crate) literals: Box<[EntityUid]>,
     /// Whether the conditions mention `context`.
     pub(crate) context: bool,
+    /// Which fields of the context the conditions can read.
+    pub(crate) context_fields: ContextFields,
+}
+
+/// The fields of the context that conditions can read: Cedar reads a field of a record only
+/// through `context.f` and `context has f` (`context has a.b` is `context has a &&
+/// context.a has b`); any other use of `context` (compared, put in a set or record, passed
+/// to a method) reads all of it. The decision cache keys on what this names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ContextFields {
+    /// Only these fields, each through an access or a `has` test.
+    Named(BTreeSet<String>),
+    /// The whole context.
+    Whole,
+}
+
+impl Default for ContextFields {
+    fn default() -> Self {
+        Self::Named(BTreeSet::new())
+    }
+}
+
+impl ContextFields {
+    /// Adds what `other` reads.
+    pub(crate) fn merge(&mut self, other: &Self) {
+        match (&mut *self, other) {
+            (Self::Whole, _) => {}
+            (_, Self::Whole) => *self = Self::Whole,
+            (Self::Named(mine), Self::Named(theirs)) => mine.extend(theirs.iter().cloned()),
+        }
+    }
 }
 
 impl Reads {
@@ -39,12 +72,22 @@ impl Reads {
             let conditions = json.get("conditions")?;
             walk.expression(conditions)?;
             walk.context = mentions_context(conditions);
-            Some(walk)
+            let mut fields = BTreeSet::new();
+            let named = context_fields(conditions, &mut fields);
+            Some((
+                walk,
+                if named {
+                    ContextFields::Named(fields)
+                } else {
+                    ContextFields::Whole
+                },
+            ))
         });
         match walked {
-            Some(walk) => Self {
+            Some((walk, context_fields)) => Self {
                 literals: walk.literals.into(),
                 context: walk.context,
+                context_fields,
             },
             // A policy the walk cannot read is taken to read every literal it holds and the
             // context: more entities in the slice, never fewer.
@@ -80,6 +123,7 @@ impl Reads {
         Self {
             literals: policy.entity_literals().into(),
             context: true,
+            context_fields: ContextFields::Whole,
         }
     }
 }
@@ -168,6 +212,49 @@ fn mentions_context(node: &Value) -> bool {
     }
 }
 
+/// Collects into `out` the fields read by `context.f` and `context has f` (in the JSON form:
+/// `{".": {"left": {"Var": "context"}, "attr": "f"}}`, and `"has"` alike, whose `"attr"`
+/// may also be a path `["f", ..]`); false when
+/// `context` appears in any other position. A record literal cannot take that shape (its
+/// values are expressions, never bare strings or arrays), so a false answer is the only mistake the
+/// JSON form allows, and it only makes the key wider.
+fn context_fields(node: &Value, out: &mut BTreeSet<String>) -> bool {
+    match node {
+        Value::Array(items) => items.iter().all(|item| context_fields(item, out)),
+        Value::Object(fields) => {
+            if let Some(field) = field_of_context(fields) {
+                out.insert(field.to_owned());
+                return true;
+            }
+            fields.iter().all(|(key, inner)| {
+                !(key == "Var" && inner == "context") && context_fields(inner, out)
+            })
+        }
+        _ => true,
+    }
+}
+
+/// The field of `context.f` or `context has f`, when `fields` is one of them.
+fn field_of_context(fields: &serde_json::Map<String, Value>) -> Option<&str> {
+    let mut entries = fields.iter();
+    let (operator, operands) = entries.next()?;
+    if entries.next().is_some() || !(operator == "." || operator == "has") {
+        return None;
+    }
+    let operands = operands.as_object()?;
+    let is_context = operands
+        .get("left")?
+        .as_object()
+        .is_some_and(|left| left.len() == 1 && left.get("Var").is_some_and(|v| v == "context"));
+    (operands.len() == 2 && is_context).then_some(())?;
+    // `context has a.b` keeps its path (`["a", "b"]`); its first step is the field.
+    match operands.get("attr")? {
+        Value::String(field) => Some(field),
+        Value::Array(path) if operator == "has" => path.first()?.as_str(),
+        _ => None,
+    }
+}
+
 /// Whether an operand is a literal, or a set of literals, that Cedar only compares.
 fn only_literals(operand: &Value) -> bool {
     let is_literal = |node: &Value| {
@@ -215,15 +302,36 @@ pub(crate) fn entity_refs(entity: &cedar_policy::Entity) -> Vec<EntityUid> {
     out
 }
 
-/// The entity uids a context holds.
+/// The entity uids a context holds, read from its Cedar values in place (converting each
+/// field to an expression and back, as iterating a `cedar_policy::Context` does, cost more
+/// than the rest of the slice for an HTTP context).
 pub(crate) fn context_refs(context: &cedar_policy::Context) -> Vec<EntityUid> {
     let mut out = Vec::new();
-    for (key, _) in context.clone() {
-        if let Some(value) = context.get(&key) {
-            uids_in(&value, &mut out);
+    match AsRef::<ast::Context>::as_ref(context) {
+        ast::Context::Value(fields) => fields.values().for_each(|v| value_uids(v, &mut out)),
+        // Only partial evaluation makes residual contexts; read them the slow way.
+        ast::Context::RestrictedResidual(_) => {
+            for (key, _) in context.clone() {
+                if let Some(value) = context.get(&key) {
+                    uids_in(&value, &mut out);
+                }
+            }
         }
     }
     out
+}
+
+/// Pushes every entity uid held in a Cedar value (in sets and records at any depth; a
+/// context's depth is bounded when it is built).
+fn value_uids(value: &ast::Value, out: &mut Vec<EntityUid>) {
+    match value.value_kind() {
+        ast::ValueKind::Lit(ast::Literal::EntityUID(uid)) => {
+            out.push(EntityUid::from(uid.as_ref().clone()));
+        }
+        ast::ValueKind::Set(set) => set.iter().for_each(|item| value_uids(item, out)),
+        ast::ValueKind::Record(fields) => fields.values().for_each(|item| value_uids(item, out)),
+        ast::ValueKind::Lit(_) | ast::ValueKind::ExtensionValue(_) => {}
+    }
 }
 
 #[cfg(test)]
@@ -255,5 +363,60 @@ mod tests {
     fn context_is_seen_at_any_depth() {
         assert!(reads(r#"permit(principal, action, resource) unless { if true then {a: context.x}.a else false };"#).1);
         assert!(!reads("permit(principal, action, resource);").1);
+    }
+
+    #[test]
+    fn context_refs_are_the_uids_cedars_own_values_hold() {
+        let json = serde_json::json!({
+            "owner": {"__entity": {"type": "User", "id": "alice"}},
+            "team": [{"__entity": {"type": "Team", "id": "t"}}, 3, "x"],
+            "deep": {"a": {"b": [{"__entity": {"type": "Doc", "id": "d"}}]}},
+            "ip": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}},
+            "n": 1,
+        });
+        let context = cedar_policy::Context::from_json_value(json, None).unwrap();
+        let mut slow = Vec::new();
+        for (key, _) in context.clone() {
+            uids_in(&context.get(&key).unwrap(), &mut slow);
+        }
+        let mut fast = context_refs(&context);
+        slow.sort();
+        fast.sort();
+        assert_eq!(fast, slow);
+        assert_eq!(fast.len(), 3);
+    }
+
+    fn fields(text: &str) -> ContextFields {
+        Reads::of(&Policy::from_str(text).unwrap()).context_fields
+    }
+
+    #[test]
+    fn context_fields_are_named_only_when_read_through_access_or_has() {
+        let named =
+            |names: &[&str]| ContextFields::Named(names.iter().map(|n| (*n).to_owned()).collect());
+        assert_eq!(fields("permit(principal, action, resource);"), named(&[]));
+        assert_eq!(
+            fields(
+                r#"permit(principal, action, resource) when {
+                    context.scopes.contains("a") && context has peer.id && context.peer.id == "x"
+                };"#
+            ),
+            named(&["peer", "scopes"])
+        );
+        for whole in [
+            r#"permit(principal, action, resource) when { context == {} };"#,
+            r#"permit(principal, action, resource) when { {a: context}.a has time };"#,
+            r#"permit(principal, action, resource) when { [context].contains({x: 1}) };"#,
+            r#"permit(principal, action, resource) when { context["time"] == 1 && context.isEmpty() };"#,
+        ] {
+            assert_eq!(fields(whole), ContextFields::Whole, "{whole}");
+        }
+        // A record literal shaped like an access is still a record holding the context.
+        assert_eq!(
+            fields(
+                r#"permit(principal, action, resource) when { {".": {left: context, attr: "x"}} has x };"#
+            ),
+            ContextFields::Whole
+        );
     }
 }

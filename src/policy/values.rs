@@ -313,6 +313,11 @@ impl Entities {
         self.built.is_empty() && self.json.is_empty()
     }
 
+    /// The built entities and the JSON ones, each in the order they were added.
+    pub(crate) fn parts(&self) -> (&[cedar_policy::Entity], &[Value]) {
+        (&self.built, &self.json)
+    }
+
     /// Turns the entities into cedar-policy entities, parsing the JSON ones with `schema`.
     pub(crate) fn resolve(
         self,

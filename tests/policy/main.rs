@@ -15,6 +15,7 @@ mod policy_support;
 
 mod caller;
 mod conformance;
+mod decision_cache;
 mod differential;
 mod engine;
 mod http_mapping;

@@ -4,6 +4,10 @@
 //! the engine did before slicing). Both must give the same decision, the same determining
 //! policies and the same erroring policies, or refuse the request for the same reason.
 //!
+//! Each request is also decided by an engine with the decision cache on: asked again after
+//! the other requests of its world, and again after a reload, every answer (kept or
+//! evaluated) must still be plain Cedar's.
+//!
 //! Two sources of cases: seeded random worlds (`generate.rs`; set `MESHGUARD_DIFF_SEED` to
 //! replay one seed, `MESHGUARD_DIFF_WORLDS` to run more), and Cedar's integration corpus
 //! (tests/data/cedar, from cedar-policy/cedar-integration-tests) with each request's principal
@@ -14,10 +18,11 @@ mod generate;
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
+use std::time::Duration;
 
 use meshguard::policy::{
-    Context, DecisionError, Entities, EntitySource, EntityUid, PolicyEngine, PolicySource, Request,
-    SchemaSource,
+    Context, DecisionCacheConfig, DecisionError, Entities, EntitySource, EntityUid, PolicyEngine,
+    PolicySource, Request, SchemaSource,
 };
 use serde_json::Value;
 
@@ -38,6 +43,8 @@ enum Outcome {
 /// One world, loaded for both deciders.
 struct Loaded {
     engine: PolicyEngine,
+    /// The same world, with the decision cache on.
+    cached: PolicyEngine,
     schema: Option<cedar_policy::Schema>,
     policies: cedar_policy::PolicySet,
     entities: cedar_policy::Entities,
@@ -51,19 +58,24 @@ impl Loaded {
             schema.map(|text| cedar_policy::Schema::from_cedarschema_str(text).unwrap().0);
         let static_entities =
             cedar_policy::Entities::from_json_str(entities, cedar_schema.as_ref());
-        let mut builder = PolicyEngine::builder(PolicySource::text(policies))
-            .entities(EntitySource::json(entities))
-            .skip_erroring_policies();
-        if let Some(text) = schema {
-            builder = builder.schema(SchemaSource::cedar(text));
-        }
-        let built = builder.build();
+        let builder = || {
+            let builder = PolicyEngine::builder(PolicySource::text(policies))
+                .entities(EntitySource::json(entities))
+                .skip_erroring_policies();
+            match schema {
+                Some(text) => builder.schema(SchemaSource::cedar(text)),
+                None => builder,
+            }
+        };
+        let built = builder().build();
         let Ok(static_entities) = static_entities else {
             assert!(built.is_err(), "the engine loaded entities Cedar refuses");
             return None;
         };
+        let cache = DecisionCacheConfig::new(1_000, Duration::from_secs(3_600));
         Some(Self {
             engine: built.unwrap_or_else(|e| panic!("{e}\n{policies}")),
+            cached: builder().decision_cache(cache).build().unwrap(),
             schema: cedar_schema,
             policies: cedar_policy::PolicySet::from_str(policies).unwrap(),
             entities: static_entities,
@@ -71,47 +83,14 @@ impl Loaded {
     }
 
     fn by_engine(&self, request: &GenRequest, cedar_context: bool) -> Outcome {
-        let context = if cedar_context {
-            match self.cedar_context(request) {
-                Some(context) => meshguard::policy::cedar::from_context(context),
-                None => Context::from_json(request.context.clone()).unwrap(),
-            }
-        } else {
-            Context::from_json(request.context.clone()).unwrap()
-        };
-        let mut ours = Request::new(
-            uid(&request.principal),
-            uid(&request.action),
-            uid(&request.resource),
-        )
-        .with_context(context);
-        if !request.entities.is_empty() {
-            let entities = Value::Array(request.entities.clone());
-            ours = ours.with_entities(Entities::from_json_value(entities).unwrap());
-        }
-        let decision = self.engine.authorize_request(ours);
-        let mut errors = BTreeSet::new();
-        for error in decision.errors() {
-            match error {
-                DecisionError::Evaluation { policy_id, .. } => {
-                    errors.insert(policy_id.clone());
-                }
-                DecisionError::InvalidRequest { .. } => return Outcome::Refused("invalid_request"),
-                DecisionError::InvalidEntities { .. } => {
-                    return Outcome::Refused("invalid_entities");
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        Outcome::Decided {
-            allow: decision.is_allow(),
-            reason: decision
-                .policy_ids()
-                .iter()
-                .map(|id| id.as_str().to_owned())
-                .collect(),
-            errors,
-        }
+        let context = cedar_context.then(|| self.cedar_context(request)).flatten();
+        decide(&self.engine, request, context).0
+    }
+
+    /// By the engine with the decision cache, with a JSON context; and whether the answer
+    /// was a kept one.
+    fn by_cached_engine(&self, request: &GenRequest) -> (Outcome, bool) {
+        decide(&self.cached, request, None)
     }
 
     fn cedar_context(&self, request: &GenRequest) -> Option<cedar_policy::Context> {
@@ -180,6 +159,56 @@ impl Loaded {
     }
 }
 
+/// Decides `request` with `engine`, with `context` when given, else the request's JSON
+/// context; and whether the decision came from the engine's cache.
+fn decide(
+    engine: &PolicyEngine,
+    request: &GenRequest,
+    context: Option<cedar_policy::Context>,
+) -> (Outcome, bool) {
+    let context = match context {
+        Some(context) => meshguard::policy::cedar::from_context(context),
+        None => Context::from_json(request.context.clone()).unwrap(),
+    };
+    let mut ours = Request::new(
+        uid(&request.principal),
+        uid(&request.action),
+        uid(&request.resource),
+    )
+    .with_context(context);
+    if !request.entities.is_empty() {
+        let entities = Value::Array(request.entities.clone());
+        ours = ours.with_entities(Entities::from_json_value(entities).unwrap());
+    }
+    let decision = engine.authorize_request(ours);
+    let cached = decision.details().is_cached();
+    let mut errors = BTreeSet::new();
+    for error in decision.errors() {
+        match error {
+            DecisionError::Evaluation { policy_id, .. } => {
+                errors.insert(policy_id.clone());
+            }
+            DecisionError::InvalidRequest { .. } => {
+                return (Outcome::Refused("invalid_request"), cached);
+            }
+            DecisionError::InvalidEntities { .. } => {
+                return (Outcome::Refused("invalid_entities"), cached);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let outcome = Outcome::Decided {
+        allow: decision.is_allow(),
+        reason: decision
+            .policy_ids()
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect(),
+        errors,
+    };
+    (outcome, cached)
+}
+
 fn uid(text: &str) -> EntityUid {
     EntityUid::from_str(text).unwrap()
 }
@@ -235,6 +264,25 @@ struct Tally {
     allowed: usize,
     erroring: usize,
     with_entities: usize,
+    /// Answers of the engine with the decision cache that were kept ones.
+    cached: usize,
+}
+
+/// Whether two generated requests are the same request.
+fn same_request(a: &GenRequest, b: &GenRequest) -> bool {
+    (
+        &a.principal,
+        &a.action,
+        &a.resource,
+        &a.context,
+        &a.entities,
+    ) == (
+        &b.principal,
+        &b.action,
+        &b.resource,
+        &b.context,
+        &b.entities,
+    )
 }
 
 #[test]
@@ -248,6 +296,7 @@ fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
         allowed: 0,
         erroring: 0,
         with_entities: 0,
+        cached: 0,
     };
     let mut skipped = 0;
     for n in 0..worlds {
@@ -260,9 +309,12 @@ fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
             skipped += 1;
             continue;
         };
+        let mut outcomes = Vec::new();
         for (i, request) in world.requests.iter_mut().enumerate() {
             close_duplicate(request, &loaded.entities);
             let theirs = loaded.by_cedar(request);
+            let (kept, _) = loaded.by_cached_engine(request);
+            assert_eq!(kept, theirs, "seed {world_seed} request {i} with the cache");
             let ours = loaded.by_engine(request, i % 3 == 0);
             // Again, from the engine's cache of slices.
             let again = loaded.by_engine(request, i % 3 != 0);
@@ -278,20 +330,50 @@ fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
                 Value::Array(request.entities.clone())
             );
             tally.with_entities += usize::from(!request.entities.is_empty());
-            match theirs {
+            match &theirs {
                 Outcome::Refused(_) => tally.refused += 1,
                 Outcome::Decided { allow, errors, .. } => {
                     tally.decided += 1;
-                    tally.allowed += usize::from(allow);
+                    tally.allowed += usize::from(*allow);
                     tally.erroring += usize::from(!errors.is_empty());
                 }
             }
+            outcomes.push(theirs);
+        }
+        // Asked again in the opposite order, after the other requests of the world, then
+        // again after a reload, which starts over: every answer is still Cedar's.
+        for (i, (request, theirs)) in world.requests.iter().zip(&outcomes).enumerate().rev() {
+            let (kept, cached) = loaded.by_cached_engine(request);
+            assert_eq!(&kept, theirs, "seed {world_seed} request {i} asked again");
+            tally.cached += usize::from(cached);
+        }
+        loaded.cached.reload().unwrap();
+        for (i, (request, theirs)) in world.requests.iter().zip(&outcomes).enumerate() {
+            let (first, cached) = loaded.by_cached_engine(request);
+            let (second, _) = loaded.by_cached_engine(request);
+            assert_eq!(
+                (&first, &second),
+                (theirs, theirs),
+                "seed {world_seed} request {i} after reload"
+            );
+            let asked_before = world.requests[..i]
+                .iter()
+                .any(|earlier| same_request(earlier, request));
+            assert!(
+                !cached || asked_before,
+                "seed {world_seed} request {i} kept over a reload"
+            );
         }
     }
     let total = tally.decided + tally.refused;
     eprintln!(
-        "{total} requests: {} decided ({} allowed, {} with errors), {} refused, {} with entities; {skipped} worlds skipped",
-        tally.decided, tally.allowed, tally.erroring, tally.refused, tally.with_entities
+        "{total} requests: {} decided ({} allowed, {} with errors), {} refused, {} with entities, {} answered again from the decision cache; {skipped} worlds skipped",
+        tally.decided,
+        tally.allowed,
+        tally.erroring,
+        tally.refused,
+        tally.with_entities,
+        tally.cached
     );
     // The generator must keep reaching every kind of outcome, or the comparison proves little.
     assert!(total >= 3_000, "{total} requests");
@@ -302,6 +384,7 @@ fn random_worlds_decide_as_cedar_on_the_whole_set_and_store() {
         ("erroring", tally.erroring),
         ("refused", tally.refused),
         ("with entities", tally.with_entities),
+        ("answered from the decision cache", tally.cached),
     ] {
         assert!(
             count >= total / 20,
@@ -339,6 +422,8 @@ fn cedar_corpus_with_request_entities_decides_as_cedar() {
                         case.id, request.principal
                     );
                     compared += 1;
+                    let (kept, _) = loaded.by_cached_engine(&request);
+                    assert_eq!(kept, theirs, "{} moved {moved} with the cache", case.id);
                 }
                 moved_in += usize::from(moved && !request.entities.is_empty());
             }
