@@ -28,6 +28,9 @@ pub mod crypto;
 mod der;
 mod error;
 mod header;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 mod issuer;
 mod json;
 mod keys;

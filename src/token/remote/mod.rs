@@ -68,11 +68,11 @@ mod cache;
 #[cfg(feature = "remote-jwks")]
 mod config;
 #[cfg(feature = "remote-jwks")]
-mod discovery;
+pub(crate) mod discovery;
 #[cfg(feature = "remote-jwks")]
 mod error;
 #[cfg(feature = "remote-jwks")]
-mod fetch;
+pub(crate) mod fetch;
 #[cfg(feature = "remote-jwks")]
 mod state;
 #[cfg(feature = "remote-jwks")]
