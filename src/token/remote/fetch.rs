@@ -5,7 +5,9 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CACHE_CONTROL};
+#[cfg(feature = "introspection")]
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::redirect::Policy;
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 use rustls::crypto::ring;
@@ -134,6 +136,7 @@ pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetc
 /// POSTs the `application/x-www-form-urlencoded` `form` to `url` with an optional
 /// `Authorization` value, accepting only 200 and at most `limit` body bytes. A connection
 /// failing before any answer is retried once, as for [`get`]: the request only reads.
+#[cfg(feature = "introspection")]
 pub(crate) async fn post_form(
     client: &Client,
     url: &Url,
