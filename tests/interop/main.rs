@@ -21,5 +21,7 @@ mod remote_support;
 mod access_tokens;
 #[cfg(all(feature = "remote-jwks", feature = "cli"))]
 mod cli;
+#[cfg(feature = "introspection")]
+mod introspection;
 #[cfg(all(feature = "remote-jwks", feature = "axum"))]
 mod service;
