@@ -64,9 +64,7 @@ async fn interop_opaque_token_is_accepted_by_introspection_with_post_auth() {
 async fn interop_unknown_opaque_token_is_inactive() {
     let Some(idp) = Idp::shared() else { return };
     let rs = introspector(&idp, as_registered(&idp, IdpClient::Introspector), OPAQUE);
-    let refused = rs
-        .introspect("an-opaque-token-this-idp-never-issued")
-        .await;
+    let refused = rs.introspect("an-opaque-token-this-idp-never-issued").await;
     assert_eq!(refused.unwrap_err().reason(), "inactive");
 }
 
