@@ -322,6 +322,23 @@ impl Introspector {
     }
 }
 
+/// Reads a 200 introspection response body as an [`Introspector`] does before its
+/// configured checks: for a caller that obtained the response itself, and for fuzzing.
+///
+/// # Errors
+///
+/// [`IntrospectionError::Inactive`] for `"active": false`;
+/// [`IntrospectionError::Unavailable`] for a body that is not one strict JSON object whose
+/// `active` is a boolean; [`IntrospectionError::Token`] for an active token with a registered
+/// claim of the wrong type or a binding meshguard does not check. The configured checks
+/// (`exp`, `nbf`, `iss`, `aud`) are not run: the caller must run its own.
+pub fn read_response(body: &[u8]) -> Result<VerifiedToken, IntrospectionError> {
+    match response::parse(body.to_vec())? {
+        Answer::Active(token) => Ok(token),
+        Answer::Inactive => Err(IntrospectionError::Inactive),
+    }
+}
+
 impl Inner {
     /// One POST and its outcome, with until when the outcome may be reused.
     async fn fetch(&self, token: &str) -> (cache::Outcome, i64) {
