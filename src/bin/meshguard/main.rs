@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
     InspectPeer(inspect_peer::Args),
-    /// Verify a JWT access token against local keys or a remote JWKS.
+    /// Verify a JWT access token against local keys or a remote JWKS, or an opaque one by
+    /// introspection.
     VerifyToken(verify_token::Args),
     /// Evaluate one request against Cedar policies.
     Authorize(authorize::Args),

@@ -10,8 +10,12 @@ use std::time::Duration;
 #[cfg(feature = "remote-jwks")]
 use meshguard::token::remote::RemoteJwks;
 use meshguard::token::{
-    Algorithm, FixedClock, Issuer, KeySet, MAX_KEY_DOCUMENT_BYTES, Verifier, VerifierBuilder,
+    Algorithm, FixedClock, Issuer, KeySet, MAX_KEY_DOCUMENT_BYTES, VerifiedToken, Verifier,
+    VerifierBuilder,
 };
+
+#[cfg(feature = "introspection")]
+mod introspect;
 
 /// Arguments of `verify-token`.
 #[derive(clap::Args)]
@@ -24,8 +28,12 @@ pub(crate) struct Args {
     #[arg(long = "keys", value_name = "FILE")]
     #[cfg_attr(not(feature = "remote-jwks"), arg(required = true))]
     #[cfg_attr(
-        feature = "remote-jwks",
+        all(feature = "remote-jwks", not(feature = "introspection")),
         arg(required_unless_present_any = ["jwks_url", "discover"])
+    )]
+    #[cfg_attr(
+        feature = "introspection",
+        arg(required_unless_present_any = ["jwks_url", "discover", "introspect"])
     )]
     keys: Vec<PathBuf>,
     /// Fetch the keys from this JWKS URL (https, or http to a loopback address).
@@ -77,6 +85,9 @@ pub(crate) struct Args {
     #[cfg(feature = "remote-jwks")]
     #[arg(long = "ca-file", value_name = "FILE", requires = "remote")]
     ca_files: Vec<PathBuf>,
+    #[cfg(feature = "introspection")]
+    #[command(flatten)]
+    introspection: introspect::Flags,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
 }
@@ -102,6 +113,10 @@ enum Keys {
 const MAX_STDIN_BYTES: u64 = 1 << 20;
 
 pub(crate) fn run(args: Args) -> ExitCode {
+    #[cfg(feature = "introspection")]
+    if let Some(endpoint) = &args.introspection.introspect {
+        return introspect::run(&args, endpoint);
+    }
     #[cfg(feature = "remote-jwks")]
     match remote_keys(&args) {
         Ok(Some(remote)) => return run_remote(args, remote),
@@ -122,7 +137,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(token) => token,
         Err(code) => return code,
     };
-    report(verifier.verify(&token))
+    report(verifier.verify(&token).map_err(|e| e.reason()))
 }
 
 /// The token from the argument, or from stdin when absent or `-`.
@@ -144,9 +159,7 @@ fn read_token(args: &Args) -> Result<String, ExitCode> {
 }
 
 /// Prints the claims (exit 0) or `rejected: <reason>` (exit 1).
-fn report(
-    outcome: Result<meshguard::token::VerifiedToken, meshguard::token::TokenError>,
-) -> ExitCode {
+fn report(outcome: Result<VerifiedToken, &'static str>) -> ExitCode {
     match outcome {
         Ok(verified) => {
             match serde_json::to_string_pretty(verified.claims()) {
@@ -159,7 +172,7 @@ fn report(
             ExitCode::SUCCESS
         }
         Err(rejection) => {
-            eprintln!("rejected: {}", rejection.reason());
+            eprintln!("rejected: {rejection}");
             ExitCode::from(1)
         }
     }
@@ -375,6 +388,6 @@ fn run_remote(args: Args, remote: RemoteJwks) -> ExitCode {
                 eprintln!("note: `{}`: {error}", status.issuer());
             }
         }
-        report(outcome)
+        report(outcome.map_err(|e| e.reason()))
     })
 }
