@@ -18,6 +18,8 @@ pub(crate) enum Answer {
     Json(String),
     /// This status with an empty body.
     Status(u16),
+    /// 307 to this URL.
+    Redirect(String),
     /// Never answers.
     Hang,
 }
@@ -83,6 +85,9 @@ async fn introspect(
             (StatusCode::OK, [("content-type", "application/json")], body).into_response()
         }
         Answer::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Answer::Redirect(location) => {
+            (StatusCode::TEMPORARY_REDIRECT, [("location", location)]).into_response()
+        }
         Answer::Hang => std::future::pending().await,
     }
 }

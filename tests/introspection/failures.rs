@@ -97,6 +97,21 @@ async fn answers_that_are_not_a_200_introspection_response_fail_closed() {
     }
 }
 
+/// A redirect is not followed: a 307 would resend the form, secret and token included.
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let elsewhere = Endpoint::start(Answer::Json(active(300))).await;
+    let endpoint = Endpoint::start(Answer::Redirect(elsewhere.url().to_owned())).await;
+    let introspector = Introspection::new(ISSUER, endpoint.url(), ClientAuth::post("rs", "s"))
+        .audience(AUDIENCE)
+        .clock(ManualClock::at(NOW))
+        .build()
+        .unwrap();
+    let refused = introspector.introspect("opaque").await.unwrap_err();
+    assert_eq!(refused.reason(), "introspection_unavailable");
+    assert_eq!((endpoint.posts(), elsewhere.posts()), (1, 0));
+}
+
 #[tokio::test]
 async fn active_answers_failing_a_check_are_refused() {
     let cases = [

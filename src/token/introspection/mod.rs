@@ -219,6 +219,9 @@ impl Introspection {
             request_timeout: self.request_timeout,
             allow_plain_http: false,
             extra_roots: &self.extra_roots,
+            // A 307 or 308 would resend the form, and with it a client_secret_post secret
+            // and the token, to wherever it points: a redirect is answered as a non-200.
+            follow_redirects: false,
         };
         let client = client_with(&settings, endpoint.scheme() == "https")
             .map_err(|e| IntrospectionBuilderError::Client(e.to_string().into()))?;
@@ -267,6 +270,8 @@ struct Inner {
 
 impl Introspector {
     /// Asks the endpoint about `token` (or reuses a recent answer) and checks the answer.
+    /// The token's [`claims`](VerifiedToken::claims) are the answer's members, `active`
+    /// among them; it has no header ([`algorithm`](super::TokenHeader::algorithm) is `None`).
     ///
     /// # Errors
     ///

@@ -35,6 +35,7 @@ pub(super) fn client(config: &RemoteJwks, https_only: bool) -> Result<Client, Re
             request_timeout: config.request_timeout,
             allow_plain_http: config.allow_plain_http,
             extra_roots: &config.extra_roots,
+            follow_redirects: true,
         },
         https_only,
     )
@@ -46,6 +47,8 @@ pub(crate) struct HttpSettings<'a> {
     pub(crate) request_timeout: Duration,
     pub(crate) allow_plain_http: bool,
     pub(crate) extra_roots: &'a [Vec<u8>],
+    /// Whether redirects are followed (within [`redirects`]' rules) or answered as they are.
+    pub(crate) follow_redirects: bool,
 }
 
 /// [`client`] from its parts.
@@ -57,7 +60,11 @@ pub(crate) fn client_with(
         .tls_backend_preconfigured(tls_config(settings.extra_roots)?)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
-        .redirect(redirects(settings.allow_plain_http))
+        .redirect(if settings.follow_redirects {
+            redirects(settings.allow_plain_http)
+        } else {
+            Policy::none()
+        })
         .https_only(https_only)
         .user_agent(concat!("meshguard/", env!("CARGO_PKG_VERSION")))
         .build()
