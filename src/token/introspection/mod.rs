@@ -308,8 +308,9 @@ impl Introspector {
     }
 
     /// Accepts the issuer's JWTs and its opaque tokens side by side: a token shaped as a
-    /// compact JWS (three base64url segments) is verified by `verifier` alone and never
-    /// sent to the endpoint; any other token is introspected.
+    /// compact JWS (three base64url segments) is verified by `verifier` alone (with
+    /// [`Verifier::verify_async`], so a remote key source may refresh) and never sent to the
+    /// endpoint; any other token is introspected.
     ///
     /// # Errors
     ///
@@ -321,7 +322,11 @@ impl Introspector {
         token: &str,
     ) -> Result<VerifiedToken, IntrospectionError> {
         if is_compact_jws(token) {
-            return verifier.verify(token).map_err(IntrospectionError::Token);
+            // Async: a remote key source may refresh for an unknown `kid` first.
+            return verifier
+                .verify_async(token)
+                .await
+                .map_err(IntrospectionError::Token);
         }
         self.introspect(token).await
     }
