@@ -7,6 +7,7 @@
 //! | `axum` | `meshguard::axum`: extractors and rejections, axum's body for refusals, matched route templates for policies |
 //! | `tonic` | tonic's body for refusals; with `rustls`, peer identity from tonic's TLS connect info |
 //! | `remote-jwks` (default) | [`token::remote`]: JWKS over HTTPS and OpenID Connect discovery, cached and refreshed |
+//! | `introspection` | [`token::introspection`]: opaque tokens checked at their issuer's RFC 7662 endpoint, answers cached (implies `remote-jwks`) |
 //! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

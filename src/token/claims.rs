@@ -16,14 +16,17 @@ use super::json::RawClaims;
 /// The JOSE header fields of a verified token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenHeader {
-    alg: Algorithm,
+    /// `None` for an opaque token accepted by introspection: it had no header.
+    alg: Option<Algorithm>,
     kid: Option<Arc<str>>,
     typ: Option<Arc<str>>,
 }
 
 impl TokenHeader {
-    /// The algorithm the signature was verified with.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm the signature was verified with; `None` for an opaque token, which
+    /// was accepted by its issuer's introspection endpoint and had neither header nor
+    /// signature.
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.alg
     }
 
@@ -275,7 +278,11 @@ impl Pending {
         // Made in place: the token's fields are moved only once, into their allocation.
         let (kid, typ) = header.kid_and_typ();
         Pending(Arc::new(Inner {
-            header: TokenHeader { alg, kid, typ },
+            header: TokenHeader {
+                alg: Some(alg),
+                kid,
+                typ,
+            },
             issuer: claims.iss.take().map(text),
             subject: claims.sub.take().map(text),
             audience_texts: claims
@@ -297,6 +304,47 @@ impl Pending {
             payload: String::new(),
             claims: OnceLock::new(),
             several_issuers,
+            derived: OnceLock::new(),
+        }))
+    }
+
+    /// The claims of an opaque token's introspection response (RFC 7662 §2.2), read from
+    /// `response`, which follows in [`Pending::with_payload`]: a token without header.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn introspected(claims: &mut RawClaims<'_>, response: &[u8]) -> Self {
+        let text = |value: Cow<'_, str>| Text::of(response, value);
+        let scp_texts = claims
+            .scp
+            .take()
+            .map(|list| list.into_iter().map(text).collect())
+            .unwrap_or_default();
+        Pending(Arc::new(Inner {
+            header: TokenHeader {
+                alg: None,
+                kid: None,
+                typ: None,
+            },
+            issuer: claims.iss.take().map(text),
+            subject: claims.sub.take().map(text),
+            audience_texts: claims
+                .aud
+                .take()
+                .map(|list| list.into_iter().map(text).collect())
+                .unwrap_or_default(),
+            audiences: OnceLock::new(),
+            expires_at: claims.exp,
+            not_before: claims.nbf,
+            issued_at: claims.iat,
+            jwt_id: claims.jti.take().map(text),
+            client_id: claims.client_id.take().map(text),
+            scope_text: claims.scope.take().map(text),
+            scp_texts,
+            scopes: OnceLock::new(),
+            x5t_s256: claims.x5t_s256.take().map(text),
+            jkt: claims.jkt.take().map(text),
+            payload: String::new(),
+            claims: OnceLock::new(),
+            several_issuers: false,
             derived: OnceLock::new(),
         }))
     }

@@ -29,6 +29,9 @@ mod der;
 pub mod dpop;
 mod error;
 mod header;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 mod issuer;
 mod json;
 pub mod jwt_svid;

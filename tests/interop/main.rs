@@ -21,5 +21,9 @@ mod remote_support;
 mod access_tokens;
 #[cfg(all(feature = "remote-jwks", feature = "cli"))]
 mod cli;
+#[cfg(all(feature = "introspection", feature = "cli"))]
+mod cli_introspection;
+#[cfg(feature = "introspection")]
+mod introspection;
 #[cfg(all(feature = "remote-jwks", feature = "axum"))]
 mod service;

@@ -875,7 +875,7 @@ fn token_signer_round_trips_every_algorithm_through_the_verifier() {
         let verified = verifier
             .verify(&token)
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
-        assert_eq!(verified.header().algorithm(), alg);
+        assert_eq!(verified.header().algorithm(), Some(alg));
     }
     assert!(TokenSigner::new(Algorithm::HS256, b"short").is_err());
     assert!(TokenSigner::new(Algorithm::ES256, &keys.ec384_pkcs8).is_err());

@@ -27,9 +27,10 @@ struct Cli {
 enum Command {
     /// Print the identity of a client certificate (PEM) or an XFCC header as JSON.
     InspectPeer(inspect_peer::Args),
-    /// Verify a JWT access token against local keys or a remote JWKS, or a JWT-SVID against
-    /// SPIFFE bundles.
-    VerifyToken(verify_token::Args),
+    /// Verify a JWT access token against local keys or a remote JWKS, an opaque one by
+    /// introspection, or a JWT-SVID against SPIFFE bundles.
+    // Boxed: its flags for every kind of credential make it several times the others' size.
+    VerifyToken(Box<verify_token::Args>),
     /// Evaluate one request against Cedar policies.
     Authorize(authorize::Args),
     /// Load and validate Cedar policies (and a schema) without deciding anything.
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::InspectPeer(args) => inspect_peer::run(args),
-        Command::VerifyToken(args) => verify_token::run(args),
+        Command::VerifyToken(args) => verify_token::run(*args),
         Command::Authorize(args) => authorize::run(args),
         Command::CheckPolicies(args) => check_policies::run(args),
     }

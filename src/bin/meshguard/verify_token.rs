@@ -13,6 +13,9 @@ use meshguard::token::{
     Algorithm, FixedClock, Issuer, KeySet, MAX_KEY_DOCUMENT_BYTES, Verifier, VerifierBuilder,
 };
 
+#[cfg(feature = "introspection")]
+mod introspect;
+
 /// Arguments of `verify-token`.
 #[derive(clap::Args)]
 #[cfg_attr(
@@ -27,8 +30,12 @@ pub(crate) struct Args {
         arg(required_unless_present = "spiffe_bundles")
     )]
     #[cfg_attr(
-        feature = "remote-jwks",
+        all(feature = "remote-jwks", not(feature = "introspection")),
         arg(required_unless_present_any = ["jwks_url", "discover", "spiffe_bundles"])
+    )]
+    #[cfg_attr(
+        feature = "introspection",
+        arg(required_unless_present_any = ["jwks_url", "discover", "introspect", "spiffe_bundles"])
     )]
     keys: Vec<PathBuf>,
     /// Fetch the keys from this JWKS URL (https, or http to a loopback address).
@@ -85,6 +92,9 @@ pub(crate) struct Args {
     svid: super::verify_svid::SvidArgs,
     #[command(flatten)]
     dpop: crate::dpop::DpopArgs,
+    #[cfg(feature = "introspection")]
+    #[command(flatten)]
+    introspection: introspect::Flags,
     /// The token; read from stdin when absent or `-`.
     token: Option<String>,
 }
@@ -112,6 +122,10 @@ const MAX_STDIN_BYTES: u64 = 1 << 20;
 pub(crate) fn run(args: Args) -> ExitCode {
     if !args.svid.spiffe_bundles.is_empty() {
         return run_svid(&args);
+    }
+    #[cfg(feature = "introspection")]
+    if let Some(endpoint) = &args.introspection.introspect {
+        return introspect::run(&args, endpoint);
     }
     #[cfg(feature = "remote-jwks")]
     match remote_keys(&args) {

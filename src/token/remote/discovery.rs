@@ -88,7 +88,7 @@ pub(super) fn discovery_url(issuer: &str, allow_plain_http: bool) -> Result<Url,
 
 /// Parses a URL meshguard may fetch keys from: `https://`, or `http://` to a loopback host
 /// unless plain HTTP is allowed; no credentials in it (they would end up in logs).
-pub(super) fn checked_url(raw: &str, allow_plain_http: bool) -> Result<Url, RemoteError> {
+pub(crate) fn checked_url(raw: &str, allow_plain_http: bool) -> Result<Url, RemoteError> {
     let invalid = |why: &str| RemoteError::InvalidUrl {
         url: raw.to_owned(),
         why: why.to_owned(),

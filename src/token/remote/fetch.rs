@@ -3,10 +3,13 @@
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
+#[cfg(feature = "introspection")]
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::redirect::Policy;
-use reqwest::{Client, StatusCode, Url};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 use rustls::crypto::ring;
 use rustls::pki_types::CertificateDer;
 
@@ -26,11 +29,42 @@ pub(super) struct Fetched {
 /// A client for one remote source: its timeouts, its roots, redirects that never leave
 /// https once there.
 pub(super) fn client(config: &RemoteJwks, https_only: bool) -> Result<Client, RemoteError> {
+    client_with(
+        &HttpSettings {
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            allow_plain_http: config.allow_plain_http,
+            extra_roots: &config.extra_roots,
+            follow_redirects: true,
+        },
+        https_only,
+    )
+}
+
+/// What a client is built from, for the crate's other HTTP callers (introspection).
+pub(crate) struct HttpSettings<'a> {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) allow_plain_http: bool,
+    pub(crate) extra_roots: &'a [Vec<u8>],
+    /// Whether redirects are followed (within [`redirects`]' rules) or answered as they are.
+    pub(crate) follow_redirects: bool,
+}
+
+/// [`client`] from its parts.
+pub(crate) fn client_with(
+    settings: &HttpSettings<'_>,
+    https_only: bool,
+) -> Result<Client, RemoteError> {
     Client::builder()
-        .tls_backend_preconfigured(tls_config(&config.extra_roots)?)
-        .connect_timeout(config.connect_timeout)
-        .timeout(config.request_timeout)
-        .redirect(redirects(config.allow_plain_http))
+        .tls_backend_preconfigured(tls_config(settings.extra_roots)?)
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .redirect(if settings.follow_redirects {
+            redirects(settings.allow_plain_http)
+        } else {
+            Policy::none()
+        })
         .https_only(https_only)
         .user_agent(concat!("meshguard/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -88,26 +122,76 @@ fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, RemoteErr
 /// else is retried: an HTTP status, a timeout or a bad document would only fail again, and a
 /// connection that broke after the answer began may have been served.
 pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetched, RemoteError> {
-    let send = || {
-        client
-            .get(url.clone())
+    let response = send(url, || {
+        client.get(url.clone()).header(ACCEPT, "application/json")
+    })
+    .await?;
+    let cache_control = response
+        .headers()
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let body = read_body(response, url, limit).await?;
+    Ok(Fetched {
+        body,
+        cache_control: (!cache_control.is_empty()).then_some(cache_control),
+    })
+}
+
+/// POSTs the `application/x-www-form-urlencoded` `form` to `url` with an optional
+/// `Authorization` value, accepting only 200 and at most `limit` body bytes. A connection
+/// failing before any answer is retried once, as for [`get`]: the request only reads.
+#[cfg(feature = "introspection")]
+pub(crate) async fn post_form(
+    client: &Client,
+    url: &Url,
+    form: &str,
+    authorization: Option<&str>,
+    limit: usize,
+) -> Result<Vec<u8>, RemoteError> {
+    let response = send(url, || {
+        let request = client
+            .post(url.clone())
             .header(ACCEPT, "application/json")
-            .send()
-    };
-    let sent = match send().await {
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        match authorization {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        }
+    })
+    .await?;
+    read_body(response, url, limit).await
+}
+
+/// Sends the request `build` makes, once more on a new connection when the first failed
+/// before any answer (see [`get`]), and accepts only a 200.
+async fn send(url: &Url, build: impl Fn() -> RequestBuilder) -> Result<Response, RemoteError> {
+    let sent = match build().send().await {
         Err(error) if is_connection_failure(&error) => {
             tracing::debug!(%url, "connection failed before an answer, trying a new one: {error}");
-            send().await
+            build().send().await
         }
         sent => sent,
     };
-    let mut response = sent.map_err(|e| failure(url, &e))?;
+    let response = sent.map_err(|e| failure(url, &e))?;
     if response.status() != StatusCode::OK {
         return Err(RemoteError::Status {
             url: url.to_string(),
             status: response.status().as_u16(),
         });
     }
+    Ok(response)
+}
+
+/// The body, refused as soon as it is announced or grows past `limit` bytes.
+async fn read_body(
+    mut response: Response,
+    url: &Url,
+    limit: usize,
+) -> Result<Vec<u8>, RemoteError> {
     let too_large = || RemoteError::TooLarge {
         url: url.to_string(),
         limit,
@@ -116,13 +200,6 @@ pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetc
     if usize::try_from(announced).map_or(true, |announced| announced > limit) {
         return Err(too_large());
     }
-    let cache_control = response
-        .headers()
-        .get_all(CACHE_CONTROL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
     let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(|e| failure(url, &e))? {
         if chunk.len() > limit.saturating_sub(body.len()) {
@@ -130,10 +207,7 @@ pub(super) async fn get(client: &Client, url: &Url, limit: usize) -> Result<Fetc
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched {
-        body,
-        cache_control: (!cache_control.is_empty()).then_some(cache_control),
-    })
+    Ok(body)
 }
 
 /// Whether `error` is a connection failing before any answer: connecting refused or reset,

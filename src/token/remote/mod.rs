@@ -68,13 +68,13 @@ mod cache;
 #[cfg(feature = "remote-jwks")]
 mod config;
 #[cfg(feature = "remote-jwks")]
-mod discovery;
+pub(crate) mod discovery;
 #[cfg(feature = "remote-jwks")]
 pub(crate) mod document;
 #[cfg(feature = "remote-jwks")]
 mod error;
 #[cfg(feature = "remote-jwks")]
-mod fetch;
+pub(crate) mod fetch;
 #[cfg(feature = "remote-jwks")]
 mod state;
 #[cfg(feature = "remote-jwks")]
