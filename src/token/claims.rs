@@ -268,6 +268,35 @@ impl Pending {
         payload: &[u8],
         several_issuers: bool,
     ) -> Self {
+        let (kid, typ) = header.kid_and_typ();
+        let header = TokenHeader {
+            alg: Some(alg),
+            kid,
+            typ,
+        };
+        Self::read(header, claims, payload, several_issuers)
+    }
+
+    /// The claims of an opaque token's introspection response (RFC 7662 §2.2), read from
+    /// `response`, which follows in [`Pending::with_payload`]: a token without header.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn introspected(claims: &mut RawClaims<'_>, response: &[u8]) -> Self {
+        let header = TokenHeader {
+            alg: None,
+            kid: None,
+            typ: None,
+        };
+        Self::read(header, claims, response, false)
+    }
+
+    /// Takes the registered claims out of `claims`, as ranges of `payload` where they are
+    /// written there unescaped.
+    fn read(
+        header: TokenHeader,
+        claims: &mut RawClaims<'_>,
+        payload: &[u8],
+        several_issuers: bool,
+    ) -> Self {
         let text = |value: Cow<'_, str>| Text::of(payload, value);
         // Entra ID and Okta send `scp`, as a space-delimited string or as an array.
         let scp_texts = claims
@@ -276,13 +305,8 @@ impl Pending {
             .map(|list| list.into_iter().map(text).collect())
             .unwrap_or_default();
         // Made in place: the token's fields are moved only once, into their allocation.
-        let (kid, typ) = header.kid_and_typ();
         Pending(Arc::new(Inner {
-            header: TokenHeader {
-                alg: Some(alg),
-                kid,
-                typ,
-            },
+            header,
             issuer: claims.iss.take().map(text),
             subject: claims.sub.take().map(text),
             audience_texts: claims
@@ -304,47 +328,6 @@ impl Pending {
             payload: String::new(),
             claims: OnceLock::new(),
             several_issuers,
-            derived: OnceLock::new(),
-        }))
-    }
-
-    /// The claims of an opaque token's introspection response (RFC 7662 §2.2), read from
-    /// `response`, which follows in [`Pending::with_payload`]: a token without header.
-    #[cfg(feature = "introspection")]
-    pub(crate) fn introspected(claims: &mut RawClaims<'_>, response: &[u8]) -> Self {
-        let text = |value: Cow<'_, str>| Text::of(response, value);
-        let scp_texts = claims
-            .scp
-            .take()
-            .map(|list| list.into_iter().map(text).collect())
-            .unwrap_or_default();
-        Pending(Arc::new(Inner {
-            header: TokenHeader {
-                alg: None,
-                kid: None,
-                typ: None,
-            },
-            issuer: claims.iss.take().map(text),
-            subject: claims.sub.take().map(text),
-            audience_texts: claims
-                .aud
-                .take()
-                .map(|list| list.into_iter().map(text).collect())
-                .unwrap_or_default(),
-            audiences: OnceLock::new(),
-            expires_at: claims.exp,
-            not_before: claims.nbf,
-            issued_at: claims.iat,
-            jwt_id: claims.jti.take().map(text),
-            client_id: claims.client_id.take().map(text),
-            scope_text: claims.scope.take().map(text),
-            scp_texts,
-            scopes: OnceLock::new(),
-            x5t_s256: claims.x5t_s256.take().map(text),
-            jkt: claims.jkt.take().map(text),
-            payload: String::new(),
-            claims: OnceLock::new(),
-            several_issuers: false,
             derived: OnceLock::new(),
         }))
     }
