@@ -60,11 +60,13 @@ function resourceServer(resource) {
 
 const secret = () => randomBytes(24).toString('base64url');
 
-// Two clients for the client_credentials grant, one per way of sending the secret, and a
-// resource server that may only introspect.
+// Clients for the client_credentials grant, one per way of sending the secret and one held
+// to DPoP nonces, and a resource server that may only introspect.
 const CLIENTS = {
   basic: { client_id: 'svc-basic', client_secret: secret(), method: 'client_secret_basic', grant: true },
   post: { client_id: 'svc-post', client_secret: secret(), method: 'client_secret_post', grant: true },
+  // The one client whose DPoP proofs must carry a nonce of the IdP's (RFC 9449 §8).
+  nonce: { client_id: 'svc-nonce', client_secret: secret(), method: 'client_secret_basic', grant: true },
   introspector: { client_id: 'rs', client_secret: secret(), method: 'client_secret_basic', grant: false },
 };
 
@@ -94,8 +96,14 @@ const provider = new Provider(issuer, {
       enabled: true,
       allowedPolicy: async (ctx, client, token) => client.clientId === 'rs' || token.clientId === client.clientId,
     },
-    // A token request carrying a DPoP proof (RFC 9449) gets a token bound to its key.
-    dPoP: { enabled: true },
+    // A token request carrying a DPoP proof (RFC 9449) gets a token bound to its key. Nonces
+    // are required of `svc-nonce` only (the grant runs after client authentication, so the
+    // client is known), leaving every other client's proofs as they were.
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: (ctx) => ctx.oidc?.client?.clientId === CLIENTS.nonce.client_id,
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => undefined,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// The IdP script. It runs with the install as working directory (`node --eval`), so its
@@ -54,6 +55,9 @@ pub enum IdpClient {
     Basic,
     /// `svc-post`: client_credentials, secret in the form body.
     Post,
+    /// `svc-nonce`: as [`Basic`](Self::Basic), but its DPoP proofs must carry a nonce the IdP
+    /// gave (`use_dpop_nonce`, RFC 9449 §8).
+    Nonce,
     /// `rs`: a resource server that may introspect any token and obtain none.
     Introspector,
 }
@@ -160,6 +164,18 @@ impl Idp {
         &self.issuer
     }
 
+    /// The IdP's OpenID Connect discovery document.
+    pub async fn discovery(&self) -> Value {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let response = http_client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}; IdP stderr: {}", self.stderr()));
+        assert_eq!(response.status().as_u16(), 200, "GET {url}");
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
     }
@@ -173,6 +189,7 @@ impl Idp {
         let entry = &self.clients[match client {
             IdpClient::Basic => "basic",
             IdpClient::Post => "post",
+            IdpClient::Nonce => "nonce",
             IdpClient::Introspector => "introspector",
         }];
         (
@@ -196,18 +213,49 @@ impl Idp {
     ///
     /// When the IdP does not issue one.
     pub async fn access_token(&self, client: IdpClient, resource: &str) -> Issued {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("resource", resource),
-            ("scope", "read"),
-        ];
-        let (status, body) = self.post_form(client, &self.token_endpoint(), &form).await;
+        self.issue(client, resource, &[]).await
+    }
+
+    /// As [`access_token`](Self::access_token), with the DPoP `proof` of the token request
+    /// (RFC 9449 §5): the IdP binds the token to the proof's key.
+    ///
+    /// # Panics
+    ///
+    /// When the IdP does not issue one.
+    pub async fn dpop_access_token(
+        &self,
+        client: IdpClient,
+        resource: &str,
+        proof: &str,
+    ) -> Issued {
+        self.issue(client, resource, &[("dpop", proof)]).await
+    }
+
+    async fn issue(&self, client: IdpClient, resource: &str, headers: &[(&str, &str)]) -> Issued {
+        let (status, body, _) = self.token_request(client, resource, headers).await;
         assert_eq!(status, 200, "token endpoint answered {status}: {body}");
         Issued {
             access_token: body["access_token"].as_str().unwrap().to_owned(),
             token_type: body["token_type"].as_str().unwrap().to_owned(),
             expires_in: body["expires_in"].as_i64().unwrap(),
         }
+    }
+
+    /// A client_credentials request for `resource` with scope `read` and these extra
+    /// request headers; the status, the JSON body and the response headers, whatever they are.
+    pub async fn token_request(
+        &self,
+        client: IdpClient,
+        resource: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, HeaderMap) {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", "read"),
+        ];
+        self.post_form_with_headers(client, &self.token_endpoint(), &form, headers)
+            .await
     }
 
     /// POSTs `form` to `url` authenticated as `client` (`client_secret_basic` or
@@ -218,13 +266,29 @@ impl Idp {
         url: &str,
         form: &[(&str, &str)],
     ) -> (u16, Value) {
+        let (status, body, _) = self.post_form_with_headers(client, url, form, &[]).await;
+        (status, body)
+    }
+
+    /// [`post_form`](Self::post_form) with more request headers, such as a `DPoP` proof; the
+    /// response headers too.
+    pub async fn post_form_with_headers(
+        &self,
+        client: IdpClient,
+        url: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, HeaderMap) {
         let (id, secret) = self.credentials(client);
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         let mut request = http_client().post(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         match client {
             IdpClient::Post => fields.extend([("client_id", id), ("client_secret", secret)]),
             // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined.
-            IdpClient::Basic | IdpClient::Introspector => {
+            IdpClient::Basic | IdpClient::Nonce | IdpClient::Introspector => {
                 let pair = format!("{}:{}", form_encode(id), form_encode(secret));
                 request =
                     request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
@@ -242,11 +306,12 @@ impl Idp {
             .await
             .unwrap_or_else(|e| panic!("POST {url}: {e}; IdP stderr: {}", self.stderr()));
         let status = response.status().as_u16();
+        let answer_headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!("POST {url} answered {status} with no JSON ({e}): {bytes:?}")
         });
-        (status, body)
+        (status, body, answer_headers)
     }
 }
 

@@ -19,7 +19,9 @@ fn as_registered(idp: &Idp, client: IdpClient) -> ClientAuth {
     let (id, secret) = idp.credentials(client);
     match client {
         IdpClient::Post => ClientAuth::post(id, secret),
-        IdpClient::Basic | IdpClient::Introspector => ClientAuth::basic(id, secret),
+        IdpClient::Basic | IdpClient::Nonce | IdpClient::Introspector => {
+            ClientAuth::basic(id, secret)
+        }
     }
 }
 
