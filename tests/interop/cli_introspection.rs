@@ -43,6 +43,9 @@ fn introspect(idp: &Idp, id: &str, secret: &str, auth: &str, token: &str) -> Out
         file.to_str().unwrap(),
         "--client-auth",
         auth,
+        // Opaque tokens are random base64url: one in 64 begins with `-`, which would be read
+        // as an option without `--`.
+        "--",
         token,
     ]);
     std::fs::remove_file(file).unwrap();
@@ -81,4 +84,27 @@ async fn interop_cli_introspects_opaque_tokens() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert_eq!(wrong.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("not-the-secret"), "{stderr}");
+}
+
+/// A token beginning with `-` (oidc-provider makes one in about 64; asked for until it does)
+/// is introspected, not taken for an option.
+#[tokio::test]
+async fn interop_cli_introspects_an_opaque_token_beginning_with_a_dash() {
+    let Some(idp) = Idp::shared() else { return };
+    let mut dashed = None;
+    // (63/64)^2000 < 1e-13: the loop ends with a token.
+    for _ in 0..2000 {
+        let issued = idp.access_token(IdpClient::Basic, OPAQUE).await;
+        if issued.access_token.starts_with('-') {
+            dashed = Some(issued.access_token);
+            break;
+        }
+    }
+    let token = dashed.expect("no token beginning with `-` in 2000");
+    let (id, secret) = idp.credentials(IdpClient::Introspector);
+    let ok = introspect(&idp, id, secret, "basic", &token);
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    let claims: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(claims["active"], true);
 }
