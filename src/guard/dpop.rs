@@ -17,8 +17,8 @@ use crate::token::{Authenticated, BearerError, VerifiedToken, bearer};
 #[cfg(feature = "remote-jwks")]
 use crate::token::{TokenError, dpop::DpopVerified};
 
-/// A token verification that waits for a remote key source, ending in the token or the
-/// refusal to answer with.
+/// A token verification that waits for a remote key source or an introspection endpoint,
+/// ending in the token or the refusal to answer with.
 #[cfg(feature = "remote-jwks")]
 pub(crate) type Verification = Pin<Box<dyn Future<Output = Result<VerifiedToken, Refusal>> + Send>>;
 
@@ -50,6 +50,16 @@ impl From<Authenticated> for Credential {
                         .map_err(|error| error.refusal())
                 }))
             }
+            #[cfg(feature = "introspection")]
+            Authenticated::Introspect {
+                token,
+                introspector,
+            } => Credential::Await(Box::pin(async move {
+                introspector
+                    .introspect(&token)
+                    .await
+                    .map_err(|error| error.refusal())
+            })),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! [`ResponseFuture`]: the response future of [`Guard`](super::Guard), a state machine that
-//! forwards, answers a refusal, or waits for a remote key source first.
+//! forwards, answers a refusal, or waits for a remote key source or an introspection endpoint
+//! first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,17 +57,21 @@ pin_project! {
         Forward { #[pin] future: S::Future },
         // Refused: the answer, returned on the first poll.
         Refused { response: Response<B> },
-        // The token waits for a remote key source before the remaining checks.
+        // The token waits for a remote key source or an introspection endpoint before the
+        // remaining checks.
         AwaitingKeys { awaiting: Box<Awaiting<S, Req>> },
         // The answer was returned.
         Done,
     }
 }
 
-/// A request parked while a remote key source refreshes.
+/// A request parked while a remote key source refreshes or its token is introspected.
 #[cfg_attr(
     not(feature = "remote-jwks"),
-    expect(dead_code, reason = "only remote key sources are waited for")
+    expect(
+        dead_code,
+        reason = "only remote key sources and introspection are waited for"
+    )
 )]
 struct Awaiting<S, Req> {
     #[cfg(feature = "remote-jwks")]

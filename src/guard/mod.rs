@@ -48,6 +48,8 @@ use crate::peer::{CertificateBinding, PeerIdentityLayer};
 use crate::policy::{AuthorizationLayer, HttpMapping, IssuerNamespaceError, PolicyEngine};
 use crate::response::{DEFAULT_REALM, Refusal, RenderFn, Renderer, RequestHead};
 use crate::token::dpop::DpopVerifier;
+#[cfg(feature = "introspection")]
+use crate::token::introspection::Introspector;
 use crate::token::jwt_svid::JwtSvidLayer;
 use crate::token::{AuthenticationLayer, Verifier};
 
@@ -66,6 +68,8 @@ pub struct GuardBuilder {
     peer: Option<PeerIdentityLayer>,
     svid: Option<JwtSvidLayer>,
     authn: Option<AuthenticationLayer>,
+    #[cfg(feature = "introspection")]
+    introspector: Option<Introspector>,
     dpop: Option<DpopVerifier>,
     authz: Option<AuthorizationLayer>,
     binding: CertificateBinding,
@@ -113,6 +117,20 @@ impl GuardBuilder {
     /// Verifies bearer tokens as `layer` is configured (cookie, optional tokens, realm).
     pub fn authentication(mut self, layer: AuthenticationLayer) -> Self {
         self.authn = Some(layer);
+        self
+    }
+
+    /// Accepts opaque bearer tokens beside the JWTs of [`tokens`](Self::tokens) (or
+    /// [`authentication`](Self::authentication)), which it needs: a token that is not
+    /// shaped as a compact JWS is introspected by `introspector` while the request waits
+    /// (see [`AuthenticationLayer::introspection`]); a JWS is never sent to the endpoint.
+    /// The introspected token then goes through the same checks as a JWT (certificate
+    /// binding, scopes, caller, policies) and is left in the extensions as a
+    /// [`VerifiedToken`](crate::token::VerifiedToken).
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspection(mut self, introspector: Introspector) -> Self {
+        self.introspector = Some(introspector);
         self
     }
 
@@ -207,9 +225,26 @@ impl GuardBuilder {
     /// [`GuardBuilderError::Route`] for a pattern or rule that does not parse,
     /// [`GuardBuilderError::Principals`] when the token
     /// issuers' principals could be confused under the policies' mapping (see
-    /// [`PolicyEngine::check_issuers`]), [`GuardBuilderError::DpopOrigin`] for a DPoP
-    /// verifier without an origin, or a route that requires DPoP without one.
-    pub fn build(self) -> Result<GuardLayer, GuardBuilderError> {
+    /// [`PolicyEngine::check_issuers`]; an introspector's issuer counts),
+    /// `IntrospectionWithoutTokens` for an introspector without tokens,
+    /// [`GuardBuilderError::DpopOrigin`] for a DPoP verifier without an origin, or a route
+    /// that requires DPoP without one.
+    #[cfg_attr(
+        not(feature = "introspection"),
+        expect(
+            unused_mut,
+            reason = "only an introspector is moved into the token layer"
+        )
+    )]
+    pub fn build(mut self) -> Result<GuardLayer, GuardBuilderError> {
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = self.introspector.take() {
+            let authn = self
+                .authn
+                .take()
+                .ok_or(GuardBuilderError::IntrospectionWithoutTokens)?;
+            self.authn = Some(authn.introspection(introspector));
+        }
         let tokens = self.authn.is_some() || self.dpop.is_some();
         let identifies = self.peer.is_some() || self.svid.is_some() || tokens;
         if !identifies && self.authz.is_none() {
@@ -228,7 +263,7 @@ impl GuardBuilder {
         }
         if let Some(authz) = &self.authz {
             if let Some(authn) = &self.authn {
-                authz.engine().check_issuers(authn.verifier())?;
+                authz.engine().check_layer_issuers(authn)?;
             }
             if let Some(dpop) = &self.dpop {
                 authz.engine().check_issuers(dpop.verifier())?;
@@ -295,6 +330,10 @@ pub enum GuardBuilderError {
     /// Users of two token issuers could be the same principal.
     #[error(transparent)]
     Principals(#[from] IssuerNamespaceError),
+    /// An introspector was given without [`tokens`](GuardBuilder::tokens) to go beside.
+    #[cfg(feature = "introspection")]
+    #[error("introspection needs bearer tokens: add `tokens` or `authentication`")]
+    IntrospectionWithoutTokens,
     /// DPoP is required or accepted, but the guard has no DPoP verifier, or its verifier
     /// has no origin to check proofs' `htu` against (`public_origin` or `origin_from_host`).
     #[error("DPoP needs a verifier with a public origin: see `DpopVerifierBuilder::public_origin`")]
@@ -315,6 +354,8 @@ impl GuardLayer {
             peer: None,
             svid: None,
             authn: None,
+            #[cfg(feature = "introspection")]
+            introspector: None,
             dpop: None,
             authz: None,
             binding: CertificateBinding::default(),

@@ -40,7 +40,7 @@ pub(crate) enum Admit {
     Pass,
     /// Answer with this refusal.
     Refuse(Refused),
-    /// Wait for a remote key source before verifying this token again.
+    /// Wait for a remote key source or an introspection endpoint to settle the token.
     #[cfg(feature = "remote-jwks")]
     AwaitKeys(Box<Parked>),
 }
@@ -52,7 +52,8 @@ pub(crate) struct Refused {
     pub(crate) decision: Option<Box<Decision>>,
 }
 
-/// What the checks resume with once a remote key source has been waited for.
+/// What the checks resume with once a remote key source or an introspection endpoint has
+/// been waited for.
 #[cfg(feature = "remote-jwks")]
 pub(crate) struct Parked {
     pub(crate) verification: Verification,
@@ -152,7 +153,7 @@ impl Pipeline {
         self.finish(request, Identified { peer, token }, found)
     }
 
-    /// Continues after a remote key source was waited for.
+    /// Continues after a remote key source or an introspection endpoint was waited for.
     #[cfg(feature = "remote-jwks")]
     pub(crate) fn resume<B>(
         &self,

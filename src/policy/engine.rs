@@ -20,7 +20,7 @@ use super::slice::StaticEntities;
 use super::source::{self, EntitySource, Loaded, PolicySource, SchemaSource, Sources};
 use super::values::{Context, Entities, EntityUid, PolicyId};
 use crate::caller::Caller;
-use crate::token::Verifier;
+use crate::token::{AuthenticationLayer, Verifier};
 
 /// One request to decide: principal, action and resource uids, a context, and the entities
 /// the request brings (its principal's entity, the resource's data) on top of the static ones.
@@ -346,6 +346,15 @@ impl PolicyEngine {
         self.shared
             .principals
             .check_issuers(verifier.issuer_names())
+    }
+
+    /// [`check_issuers`](Self::check_issuers) for the issuers a token layer accepts, its
+    /// introspector's among them.
+    pub(crate) fn check_layer_issuers(
+        &self,
+        layer: &AuthenticationLayer,
+    ) -> Result<(), IssuerNamespaceError> {
+        self.shared.principals.check_issuers(layer.issuer_names())
     }
 
     /// The request [`PolicyEngine::authorize`] decides, for use with

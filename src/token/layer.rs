@@ -27,6 +27,8 @@ use super::claims::VerifiedToken;
 use super::error::BearerError;
 #[cfg(feature = "remote-jwks")]
 use super::error::TokenError;
+#[cfg(feature = "introspection")]
+use super::introspection::{Introspector, is_compact_jws};
 use super::verifier::Verifier;
 use crate::response::{DEFAULT_REALM, Refusal};
 
@@ -41,7 +43,8 @@ use crate::response::{DEFAULT_REALM, Refusal};
 ///
 /// With a remote key source, a token signed by a key the cache does not hold yet (a cold
 /// start, a rotation) waits for the refresh that [`Verifier::verify_async`] allows instead
-/// of being refused. Cloning is cheap.
+/// of being refused. With an [`introspection`](AuthenticationLayer::introspection), a token
+/// that is not a JWS waits for its issuer's introspection endpoint instead. Cloning is cheap.
 #[derive(Clone, Debug)]
 pub struct AuthenticationLayer {
     config: Arc<Config>,
@@ -53,6 +56,8 @@ struct Config {
     extractor: BearerExtractor,
     realm: Arc<str>,
     optional: bool,
+    #[cfg(feature = "introspection")]
+    introspector: Option<Introspector>,
 }
 
 /// What the token step found.
@@ -72,6 +77,14 @@ pub(crate) enum Authenticated {
         /// The verifier that knows the remote sources.
         verifier: Verifier,
     },
+    /// An opaque token, to be introspected.
+    #[cfg(feature = "introspection")]
+    Introspect {
+        /// The token as the request carried it.
+        token: String,
+        /// The introspector of its issuer.
+        introspector: Introspector,
+    },
 }
 
 impl AuthenticationLayer {
@@ -83,6 +96,8 @@ impl AuthenticationLayer {
                 extractor: BearerExtractor::new(),
                 realm: Arc::from(DEFAULT_REALM),
                 optional: false,
+                #[cfg(feature = "introspection")]
+                introspector: None,
             }),
         }
     }
@@ -105,9 +120,35 @@ impl AuthenticationLayer {
         self.with(|config| config.optional = true)
     }
 
+    /// Accepts opaque tokens beside the verifier's JWTs: a token that is not shaped as a
+    /// compact JWS (three base64url segments) is sent to `introspector`'s endpoint, and the
+    /// request waits for the answer; a JWS is verified by the verifier alone and never sent.
+    /// An inactive token is refused with 401 `invalid_token` (reason `inactive`), and so is
+    /// every token while the endpoint cannot answer (reason `introspection_unavailable`).
+    /// Without it, opaque tokens are refused as malformed.
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspection(self, introspector: Introspector) -> Self {
+        self.with(|config| config.introspector = Some(introspector))
+    }
+
     /// The verifier.
     pub fn verifier(&self) -> &Verifier {
         &self.config.verifier
+    }
+
+    /// The issuers whose tokens this layer accepts (`None` for any): the verifier's, then
+    /// the introspector's unless the verifier names it already.
+    pub(crate) fn issuer_names(&self) -> Vec<Option<&str>> {
+        let verifier = &self.config.verifier;
+        let names = verifier.issuer_names();
+        #[cfg(feature = "introspection")]
+        let names = {
+            let introspected = self.config.introspector.as_ref().map(|i| Some(i.issuer()));
+            names
+                .chain(introspected.filter(|issuer| !verifier.issuer_names().any(|n| n == *issuer)))
+        };
+        names.collect()
     }
 
     pub(crate) fn realm_name(&self) -> &Arc<str> {
@@ -134,6 +175,15 @@ impl AuthenticationLayer {
             Err(BearerError::Missing) => return Authenticated::Absent,
             Err(error) => return Authenticated::Refused(error.refusal()),
         };
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = &config.introspector
+            && !is_compact_jws(token)
+        {
+            return Authenticated::Introspect {
+                token: token.to_owned(),
+                introspector: introspector.clone(),
+            };
+        }
         match config.verifier.verify(token) {
             Ok(verified) => Authenticated::Token(verified),
             #[cfg(feature = "remote-jwks")]

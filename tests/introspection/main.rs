@@ -1,6 +1,7 @@
 //! Opaque tokens by introspection (RFC 7662) against a hand-rolled endpoint on 127.0.0.1:
 //! what is sent, how the answers are cached and shared, and every way the endpoint can fail,
-//! each refused (fail closed). The real IdP's side is in tests/interop/introspection.rs.
+//! each refused (fail closed), and a guard taking opaque tokens beside JWTs. The real IdP's
+//! side is in tests/interop/introspection.rs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,6 +15,7 @@ mod remote_support;
 mod cache;
 mod endpoint;
 mod failures;
+mod guard;
 
 use std::sync::Arc;
 

@@ -5,7 +5,9 @@
 //! [`Introspector`]; call [`Introspector::introspect`] per request, or
 //! [`Introspector::verify_with`] to accept the issuer's JWTs (checked locally by a
 //! [`Verifier`]) and its opaque tokens side by side. The result is a [`VerifiedToken`] like a
-//! JWT's, without header.
+//! JWT's, without header. In front of a service,
+//! [`AuthenticationLayer::introspection`](super::AuthenticationLayer::introspection) and
+//! `GuardBuilder::introspection` do the same for each request's bearer token.
 //!
 //! # Example
 //!
@@ -269,6 +271,11 @@ struct Inner {
 }
 
 impl Introspector {
+    /// The issuer whose tokens this introspector accepts.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
     /// Asks the endpoint about `token` (or reuses a recent answer) and checks the answer.
     /// The token's [`claims`](VerifiedToken::claims) are the answer's members, `active`
     /// among them; it has no header ([`algorithm`](super::TokenHeader::algorithm) is `None`).
@@ -420,7 +427,7 @@ impl std::fmt::Debug for Introspector {
 }
 
 /// Whether `token` has the shape of a compact JWS: three non-empty base64url segments.
-fn is_compact_jws(token: &str) -> bool {
+pub(crate) fn is_compact_jws(token: &str) -> bool {
     let mut segments = 0;
     for segment in token.split('.') {
         segments += 1;
