@@ -15,6 +15,7 @@ use meshguard::caller::Caller;
 use meshguard::guard::{GuardBuilderError, GuardLayer, RouteRule};
 use meshguard::peer::{Authorizer, PeerIdentity, PeerIdentityLayer, XfccPolicy};
 use meshguard::policy::{HttpMapping, PolicyEngine, PolicySource};
+use meshguard::token::dpop::DpopVerifier;
 use meshguard::token::jwt_svid::JwtSvidLayer;
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use serde_json::json;
@@ -201,6 +202,17 @@ async fn user_tokens_and_jwt_svids_cannot_stand_in_for_each_other() {
     // One `Authorization` header cannot carry both kinds: the guard refuses to be built.
     let shared = GuardLayer::builder()
         .tokens(user_verifier())
+        .workload_tokens(JwtSvidLayer::new(verifier(&[&example])))
+        .build()
+        .unwrap_err();
+    assert_eq!(shared, GuardBuilderError::SharedAuthorization);
+    // DPoP tokens come in `Authorization` too.
+    let dpop = DpopVerifier::builder(user_verifier())
+        .public_origin("https://orders.example")
+        .build()
+        .unwrap();
+    let shared = GuardLayer::builder()
+        .dpop(dpop)
         .workload_tokens(JwtSvidLayer::new(verifier(&[&example])))
         .build()
         .unwrap_err();
