@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject as _;
@@ -18,9 +16,11 @@ use rustls::{
 use super::error::PeerError;
 use super::identity::{MAX_PEM_LEN, PeerIdentity, certificates_from_pem};
 use super::spiffe::TrustDomain;
+use crate::token::jwt_svid::{BundleError, MAX_SPIFFE_BUNDLE_BYTES, SpiffeBundle};
 
 /// Largest SPIFFE bundle document accepted, in bytes.
-pub const MAX_BUNDLE_LEN: usize = 1024 * 1024;
+/// The same bound as JWT-SVID bundles ([`MAX_SPIFFE_BUNDLE_BYTES`]): one parser reads both.
+pub const MAX_BUNDLE_LEN: usize = MAX_SPIFFE_BUNDLE_BYTES;
 
 /// Most X.509 roots accepted from one SPIFFE bundle document.
 pub const MAX_BUNDLE_ROOTS: usize = 64;
@@ -35,9 +35,12 @@ pub enum TlsConfigError {
     /// The private key PEM holds no usable key.
     #[error("invalid private key PEM")]
     PrivateKey,
-    /// A SPIFFE bundle document is not valid.
+    /// A SPIFFE bundle document holds no X.509 root, or more than [`MAX_BUNDLE_ROOTS`].
     #[error("invalid SPIFFE bundle: {0}")]
     Bundle(&'static str),
+    /// A SPIFFE bundle document breaks the bundle format (see [`BundleError`]).
+    #[error("invalid SPIFFE bundle: {0}")]
+    BundleDocument(#[source] BundleError),
     /// No trust anchor was configured.
     #[error("no client trust anchors configured")]
     NoRoots,
@@ -56,7 +59,7 @@ impl TlsConfigError {
         match self {
             Self::Certificates(_) => "invalid_certificates",
             Self::PrivateKey => "invalid_private_key",
-            Self::Bundle(_) => "invalid_bundle",
+            Self::Bundle(_) | Self::BundleDocument(_) => "invalid_bundle",
             Self::NoRoots => "no_roots",
             Self::MixedRoots => "mixed_roots",
             Self::Rustls(_) => "rustls",
@@ -98,19 +101,23 @@ impl ClientRoots {
     }
 
     /// Adds the X.509 roots of `trust_domain` from a SPIFFE bundle document (a JWK set
-    /// whose `x509-svid` keys carry exactly one `x5c` certificate each).
+    /// whose `x509-svid` keys carry exactly one `x5c` certificate each), read as strictly as
+    /// a JWT-SVID bundle ([`SpiffeBundle::from_json`]): the whole document must keep the
+    /// bundle format, `jwt-svid` entries included.
     ///
     /// # Errors
     ///
-    /// [`TlsConfigError::Bundle`] when the document is larger than [`MAX_BUNDLE_LEN`], not
-    /// JSON, has no `keys` array, an `x509-svid` key without exactly one base64 `x5c`
-    /// certificate, or no `x509-svid` key at all.
+    /// [`TlsConfigError::BundleDocument`] when the document is larger than
+    /// [`MAX_BUNDLE_LEN`], not strict JSON, has no `keys` array or breaks the format in any
+    /// entry (an `x509-svid` key without exactly one base64 DER `x5c` certificate, a
+    /// `jwt-svid` key without a unique `kid`); [`TlsConfigError::Bundle`] when it has no
+    /// `x509-svid` key at all or more than [`MAX_BUNDLE_ROOTS`].
     pub fn with_bundle_json(
         mut self,
         trust_domain: TrustDomain,
         json: &[u8],
     ) -> Result<Self, TlsConfigError> {
-        let roots = bundle_roots(json)?;
+        let roots = bundle_roots(&trust_domain, json)?;
         self.spiffe.push((trust_domain, roots));
         Ok(self)
     }
@@ -272,43 +279,26 @@ fn webpki_verifier(
         .map_err(|e| TlsConfigError::Rustls(e.to_string()))
 }
 
-fn bundle_roots(json: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    if json.len() > MAX_BUNDLE_LEN {
-        return Err(TlsConfigError::Bundle("document too large"));
-    }
-    let doc: serde_json::Value =
-        serde_json::from_slice(json).map_err(|_| TlsConfigError::Bundle("not JSON"))?;
-    let keys = doc
-        .get("keys")
-        .and_then(serde_json::Value::as_array)
-        .ok_or(TlsConfigError::Bundle("no `keys` array"))?;
-    let mut roots = Vec::new();
-    for key in keys {
-        if key.get("use").and_then(serde_json::Value::as_str) != Some("x509-svid") {
-            continue;
-        }
-        let x5c = key
-            .get("x5c")
-            .and_then(serde_json::Value::as_array)
-            .ok_or(TlsConfigError::Bundle("x509-svid key without `x5c`"))?;
-        let [cert] = x5c.as_slice() else {
-            return Err(TlsConfigError::Bundle(
-                "x509-svid key must hold exactly one `x5c` certificate",
-            ));
-        };
-        let der = cert
-            .as_str()
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .ok_or(TlsConfigError::Bundle("`x5c` is not base64"))?;
-        if roots.len() == MAX_BUNDLE_ROOTS {
-            return Err(TlsConfigError::Bundle("too many roots"));
-        }
-        roots.push(CertificateDer::from(der));
-    }
+/// The X.509 roots of a SPIFFE bundle document, read by the same strict parser as JWT-SVID
+/// bundles ([`SpiffeBundle::from_json`]), so both kinds of authority come from one reading
+/// of the format.
+fn bundle_roots(
+    trust_domain: &TrustDomain,
+    json: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let bundle = SpiffeBundle::from_json(trust_domain.clone(), json)
+        .map_err(TlsConfigError::BundleDocument)?;
+    let roots = bundle.x509_authorities();
     if roots.is_empty() {
         return Err(TlsConfigError::Bundle("no x509-svid key"));
     }
-    Ok(roots)
+    if roots.len() > MAX_BUNDLE_ROOTS {
+        return Err(TlsConfigError::Bundle("too many roots"));
+    }
+    Ok(roots
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect())
 }
 
 /// Verifies a client chain against the roots of the trust domain its leaf's SPIFFE ID

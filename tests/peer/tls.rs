@@ -23,7 +23,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::peer::{
     Authorizer, CertificateBinding, ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentity,
-    TlsIncoming, XfccPolicy, peer_identity, server_config,
+    TlsConfigError, TlsIncoming, XfccPolicy, peer_identity, server_config,
 };
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use peer_support::{Ca, Leaf, svid_params};
@@ -461,7 +461,10 @@ async fn spiffe_bundle_json_configures_the_roots() {
     let pki = Pki::new();
     let bundle = serde_json::json!({
         "keys": [
-            {"use": "jwt-svid", "kty": "EC", "kid": "k1", "crv": "P-256", "x": "AA", "y": "AA"},
+            // RFC 7515 appendix A.3's public key: a well-formed `jwt-svid` entry beside the root.
+            {"use": "jwt-svid", "kty": "EC", "kid": "k1", "crv": "P-256",
+             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
             {"use": "x509-svid", "kty": "EC", "x5c": [
                 base64::engine::general_purpose::STANDARD.encode(pki.ca.der())
             ]}
@@ -564,6 +567,38 @@ async fn bound_token_is_accepted_only_from_its_certificate() {
         (status, body.as_str()),
         (StatusCode::UNAUTHORIZED, "certificate_mismatch")
     );
+}
+
+/// `ClientRoots` reads bundles with the strict parser JWT-SVID bundles use; each of these
+/// was taken by the lenient reader it replaced.
+#[test]
+fn x509_bundles_are_read_as_strictly_as_jwt_svid_bundles() {
+    let pki = Pki::new();
+    let root = base64::engine::general_purpose::STANDARD.encode(pki.ca.der());
+    let entry = format!(r#"{{"use": "x509-svid", "x5c": ["{root}"]}}"#);
+    let good = format!(r#"{{"keys": [{entry}]}}"#);
+    assert!(
+        ClientRoots::spiffe()
+            .with_bundle_json("example.org".parse().unwrap(), good.as_bytes())
+            .is_ok()
+    );
+    for bad in [
+        // Duplicate member names: which `keys` counts would be up to the reader.
+        format!(r#"{{"keys": [], "keys": [{entry}]}}"#),
+        // A `jwt-svid` key without `kid` breaks the bundle format.
+        format!(r#"{{"keys": [{entry}, {{"use": "jwt-svid", "kty": "EC"}}]}}"#),
+        // Base64, but not a DER certificate.
+        r#"{"keys": [{"use": "x509-svid", "x5c": ["AAAA"]}]}"#.to_owned(),
+    ] {
+        let err = ClientRoots::spiffe()
+            .with_bundle_json("example.org".parse().unwrap(), bad.as_bytes())
+            .unwrap_err();
+        assert!(
+            matches!(err, TlsConfigError::BundleDocument(_)),
+            "{bad}: {err}"
+        );
+        assert_eq!(err.reason(), "invalid_bundle", "{bad}");
+    }
 }
 
 #[test]
