@@ -54,6 +54,8 @@ mod layer;
 mod pending;
 mod spiffe;
 #[cfg(feature = "rustls")]
+mod svid;
+#[cfg(feature = "rustls")]
 mod tls;
 #[cfg(all(feature = "tonic", feature = "rustls"))]
 mod tonic;
@@ -91,6 +93,11 @@ pub use acceptor::{
 #[cfg(all(feature = "axum", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "rustls"))))]
 pub use axum::{MtlsListener, MtlsStream};
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use svid::{
+    MAX_TRUST_DOMAINS, Svid, SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update,
+};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::{

@@ -1,0 +1,54 @@
+//! The service's own X509-SVID and trust bundles, kept current while it runs.
+//!
+//! An [`SvidStore`] holds the material a rotating TLS configuration presents and verifies
+//! peers against. Sources hand each delivery to [`SvidStore::update`] as an
+//! [`X509Update`]; the store checks it all (the leaf is a valid X509-SVID, the key is its
+//! key, it is within its validity period, its own trust domain has a bundle and it chains
+//! to it) before one atomic swap, and keeps the last good material when a check fails.
+//! [`SvidStore::status`] tells readiness probes whether handshakes can succeed.
+//!
+//! # Example
+//!
+//! ```
+//! use meshguard::peer::{SvidHealth, SvidStore, TrustDomain, X509Update};
+//!
+//! # let ca_key = rcgen::KeyPair::generate()?;
+//! # let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+//! # ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+//! # ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+//! # let ca_cert = ca.self_signed(&ca_key)?;
+//! # let key = rcgen::KeyPair::generate()?;
+//! # let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new())?;
+//! # leaf.subject_alt_names =
+//! #     vec![rcgen::SanType::URI("spiffe://example.org/orders".try_into()?)];
+//! # leaf.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+//! # let leaf = leaf.signed_by(&key, &rcgen::Issuer::from_params(&ca, &ca_key))?;
+//! # let (svid_pem, key_pem, bundle_pem) = (leaf.pem(), key.serialize_pem(), ca_cert.pem());
+//! let store = SvidStore::new();
+//! let update = X509Update::from_pem(svid_pem.as_bytes(), key_pem.as_bytes())?
+//!     .with_bundle_pem(TrustDomain::new("example.org")?, bundle_pem.as_bytes())?;
+//! let svid = store.update(update)?;
+//! assert_eq!(svid.spiffe_id().as_str(), "spiffe://example.org/orders");
+//! assert_eq!(store.status().health(), SvidHealth::Current);
+//!
+//! // A delivery whose key is not the certificate's is refused; the old material stays.
+//! let other_key = rcgen::KeyPair::generate()?.serialize_pem();
+//! let bad = X509Update::from_pem(svid_pem.as_bytes(), other_key.as_bytes())?
+//!     .with_bundle_pem(TrustDomain::new("example.org")?, bundle_pem.as_bytes())?;
+//! assert_eq!(store.update(bad).unwrap_err().reason(), "key_mismatch");
+//! assert_eq!(store.status().health(), SvidHealth::Failing);
+//! assert_eq!(store.current().map(|svid| svid.generation()), Some(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod material;
+mod store;
+#[cfg(test)]
+mod tests;
+mod update;
+
+pub use error::SvidUpdateError;
+pub use material::{MAX_TRUST_DOMAINS, Svid};
+pub use store::{SvidHealth, SvidStatus, SvidStore};
+pub use update::X509Update;
