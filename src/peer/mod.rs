@@ -97,7 +97,11 @@ pub use axum::{MtlsListener, MtlsStream};
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use svid::{
     MAX_TRUST_DOMAINS, Svid, SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update,
+    svid_client_config, svid_server_config,
 };
+#[cfg(all(feature = "tonic", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "rustls"))))]
+pub use svid::{SvidConnecting, SvidConnector};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::{

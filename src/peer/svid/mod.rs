@@ -41,14 +41,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod client;
+#[cfg(feature = "tonic")]
+mod connector;
 mod error;
 mod material;
+mod server;
 mod store;
 #[cfg(test)]
 mod tests;
 mod update;
 
+pub use client::svid_client_config;
+#[cfg(feature = "tonic")]
+pub use connector::{SvidConnecting, SvidConnector};
 pub use error::SvidUpdateError;
 pub use material::{MAX_TRUST_DOMAINS, Svid};
+pub use server::svid_server_config;
 pub use store::{SvidHealth, SvidStatus, SvidStore};
 pub use update::X509Update;
