@@ -119,7 +119,9 @@ fn host_and_port(uri: &Uri) -> io::Result<(&str, u16)> {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let port = uri.port_u16().ok_or_else(|| invalid("the URI has no port"))?;
+    let port = uri
+        .port_u16()
+        .ok_or_else(|| invalid("the URI has no port"))?;
     Ok((host, port))
 }
 
