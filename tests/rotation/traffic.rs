@@ -173,6 +173,7 @@ async fn rotations_under_traffic_from_rustls_reqwest_and_tonic_lose_no_request()
         ("tonic one channel", &tonic_long),
         ("one connection", &kept),
     ] {
+        eprintln!("{name}: {} requests", tally.ok);
         assert!(tally.failures.is_empty(), "{name}: {:?}", tally.failures);
         assert!(tally.ok > 0, "{name}");
     }
