@@ -283,3 +283,23 @@ async fn the_calling_side_verifies_a_server_only_against_its_own_trust_domains_b
     );
     assert_eq!(served.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn the_server_authorizer_refuses_other_workloads_in_the_handshake() {
+    let ca = Ca::new("example.org");
+    let bundle: &[(&str, &[&Ca])] = &[("example.org", &[&ca])];
+    let server = store_with(&ca, SERVER_ID, 60, bundle);
+    let only_cart = Authorizer::id(CLIENT_ID.parse().unwrap());
+    let config = Arc::new(svid_server_config(&server, only_cart).unwrap());
+    let (addr, served) = serve_axum(config).await;
+
+    let intruder = store_with(&ca, "spiffe://example.org/ns/shop/sa/intruder", 60, bundle);
+    let tls = Arc::new(svid_client_config(&intruder, Authorizer::any()).unwrap());
+    assert!(raw_get(addr, tls).await.is_err());
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+
+    let cart = store_with(&ca, CLIENT_ID, 60, bundle);
+    let tls = Arc::new(svid_client_config(&cart, Authorizer::any()).unwrap());
+    raw_get(addr, tls).await.unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+}
