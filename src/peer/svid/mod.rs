@@ -54,6 +54,7 @@
 //! calling side in reqwest and tonic, all following the rotations a source feeds the store.
 //!
 //! ```rust,no_run
+//! use std::future::IntoFuture as _;
 //! use std::sync::Arc;
 //! use meshguard::peer::{
 //!     Authorizer, MtlsConnectInfo, MtlsListener, SvidConnector, SvidStore, TrustDomain,
@@ -65,12 +66,11 @@
 //! let members = Authorizer::member_of(TrustDomain::new("example.org")?);
 //! let server = Arc::new(svid_server_config(&store, members)?);
 //! let tcp = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
-//! # let serve =
-//! axum::serve(
+//! let serving = axum::serve(
 //!     MtlsListener::new(tcp, server),
 //!     app.into_make_service_with_connect_info::<MtlsConnectInfo>(),
 //! );
-//! # tokio::spawn(async move { serve.await });
+//! tokio::spawn(serving.into_future());
 //!
 //! // Calling payments: only its SPIFFE ID is accepted as the server.
 //! let payments = Authorizer::id("spiffe://example.org/ns/shop/sa/payments".parse()?);
