@@ -5,10 +5,10 @@
 //! | --- | --- |
 //! | `cli` | the `meshguard` command-line tool |
 //! | `axum` | `meshguard::axum`: extractors and rejections, axum's body for refusals, matched route templates for policies |
-//! | `tonic` | tonic's body for refusals; with `rustls`, peer identity from tonic's TLS connect info |
+//! | `tonic` | tonic's body for refusals; with `rustls`, peer identity from tonic's TLS connect info and `peer::SvidConnector` for mTLS `Channel`s |
 //! | `remote-jwks` (default) | [`token::remote`]: JWKS over HTTPS and OpenID Connect discovery, cached and refreshed |
 //! | `introspection` | [`token::introspection`]: opaque tokens checked at their issuer's RFC 7662 endpoint, answers cached (implies `remote-jwks`) |
-//! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |
+//! | `rustls` | `peer::server_config`: a rustls `ServerConfig` requiring client certificates chained to a CA or SPIFFE bundle; `peer::SvidStore` with `peer::svid_server_config` and `peer::svid_client_config`, mTLS configs that rotate without a restart; with `axum`, `peer::MtlsListener`; with `tonic`, `peer::TlsIncoming` and `peer::peer_identity` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]

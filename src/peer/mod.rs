@@ -5,7 +5,8 @@
 //! verifies no signatures, trust anchors or validity periods itself. With the `rustls`
 //! feature, `server_config` builds a rustls `ServerConfig` that requires client
 //! certificates chained to a CA bundle (PEM or SPIFFE bundle) so that the verification is
-//! in place. [`PeerIdentity`] then reads the SPIFFE ID (under the X509-SVID rules, stricter
+//! in place, and `svid_server_config` / `svid_client_config` build the server and calling
+//! sides of mTLS between services on an `SvidStore`, rotating without a restart. [`PeerIdentity`] then reads the SPIFFE ID (under the X509-SVID rules, stricter
 //! than go-spiffe), SANs, subject and SHA-256 thumbprint of the verified chain;
 //! [`Authorizer`]s decide which SPIFFE IDs may call; [`XfccPolicy`] decides when a proxy's
 //! XFCC header is believed, and [`ForwardedAddress`] how such a proxy reports the client's
@@ -97,7 +98,11 @@ pub use axum::{MtlsListener, MtlsStream};
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use svid::{
     MAX_TRUST_DOMAINS, Svid, SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update,
+    svid_client_config, svid_server_config,
 };
+#[cfg(all(feature = "tonic", feature = "rustls"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "rustls"))))]
+pub use svid::{SvidConnecting, SvidConnector};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use tls::{

@@ -7,6 +7,15 @@
 //! to it) before one atomic swap, and keeps the last good material when a check fails.
 //! [`SvidStore::status`] tells readiness probes whether handshakes can succeed.
 //!
+//! [`svid_server_config`] and [`svid_client_config`] build one rustls configuration each
+//! that reads the store at every handshake: the certificate presented is the current SVID
+//! while it is valid (expired material is never served), a peer's chain is verified against
+//! the current bundle of the peer's own trust domain, and an [`Authorizer`] decides on its
+//! SPIFFE ID. Established connections keep the material they were set up with. With the
+//! `tonic` feature, [`SvidConnector`] dials tonic `Channel`s with the client configuration.
+//!
+//! [`Authorizer`]: super::Authorizer
+//!
 //! # Example
 //!
 //! ```
@@ -40,15 +49,59 @@
 //! assert_eq!(store.current().map(|svid| svid.generation()), Some(1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! One store serves and calls: the server side behind axum (or tonic's `TlsIncoming`), the
+//! calling side in reqwest and tonic, all following the rotations a source feeds the store.
+//!
+//! ```rust,no_run
+//! use std::future::IntoFuture as _;
+//! use std::sync::Arc;
+//! use meshguard::peer::{
+//!     Authorizer, MtlsConnectInfo, MtlsListener, SvidConnector, SvidStore, TrustDomain,
+//!     svid_client_config, svid_server_config,
+//! };
+//!
+//! # async fn run(store: SvidStore, app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+//! // Serving: every SVID of example.org may connect; the guard decides per request.
+//! let members = Authorizer::member_of(TrustDomain::new("example.org")?);
+//! let server = Arc::new(svid_server_config(&store, members)?);
+//! let tcp = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+//! let serving = axum::serve(
+//!     MtlsListener::new(tcp, server),
+//!     app.into_make_service_with_connect_info::<MtlsConnectInfo>(),
+//! );
+//! tokio::spawn(serving.into_future());
+//!
+//! // Calling payments: only its SPIFFE ID is accepted as the server.
+//! let payments = Authorizer::id("spiffe://example.org/ns/shop/sa/payments".parse()?);
+//! let http = reqwest::Client::builder()
+//!     .tls_backend_preconfigured(svid_client_config(&store, payments.clone())?)
+//!     .build()?;
+//! let _ = http.get("https://payments.shop:8443/charges").send().await?;
+//! let grpc = tonic::transport::Endpoint::from_static("http://payments.shop:50051")
+//!     .connect_with_connector(SvidConnector::new(&store, payments)?)
+//!     .await?;
+//! # let _ = grpc;
+//! # Ok(())
+//! # }
+//! ```
 
+mod client;
+#[cfg(feature = "tonic")]
+mod connector;
 mod error;
 mod material;
+mod server;
 mod store;
 #[cfg(test)]
 mod tests;
 mod update;
 
+pub use client::svid_client_config;
+#[cfg(feature = "tonic")]
+pub use connector::{SvidConnecting, SvidConnector};
 pub use error::SvidUpdateError;
 pub use material::{MAX_TRUST_DOMAINS, Svid};
+pub use server::svid_server_config;
 pub use store::{SvidHealth, SvidStatus, SvidStore};
 pub use update::X509Update;
