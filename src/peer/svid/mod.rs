@@ -42,6 +42,7 @@
 //! ```
 
 mod error;
+mod files;
 mod material;
 mod store;
 #[cfg(test)]
@@ -49,6 +50,10 @@ mod tests;
 mod update;
 
 pub use error::SvidUpdateError;
+pub use files::{
+    CredentialFolder, DEFAULT_FAILURE_TOLERANCE, DEFAULT_POLL_INTERVAL, MAX_DELIVERY_LEN,
+    MAX_FOLDER_ENTRIES, PemFiles, SvidFileError, SvidFileWatcher,
+};
 pub use material::{MAX_TRUST_DOMAINS, Svid};
 pub use store::{SvidHealth, SvidStatus, SvidStore};
 pub use update::X509Update;
