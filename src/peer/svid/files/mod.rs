@@ -76,7 +76,8 @@ mod poller;
 mod read;
 #[cfg(test)]
 mod tests;
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests_writers;
 
 use std::path::PathBuf;

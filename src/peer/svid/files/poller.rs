@@ -118,7 +118,7 @@ impl Poller {
                 // climbing while the files stay broken. Refusals carry over from one
                 // settled delivery to the next until one is taken.
                 let reported = self.refusals >= self.tolerance
-                    && (self.refusals - self.tolerance) % self.tolerance == 0;
+                    && (self.refusals - self.tolerance).is_multiple_of(self.tolerance);
                 if reported {
                     self.store.report_source_error(error);
                 } else {
