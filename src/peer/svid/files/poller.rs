@@ -9,7 +9,7 @@ use super::error::SvidFileError;
 use super::read::{Delivery, Layout, fingerprint};
 use crate::watch::Settle;
 
-/// What one poll did, for tests.
+/// What one poll did: the watching thread needs none of it, tests check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Polled {
     /// Nothing is waiting: the files read as they were taken, or are changing.
@@ -18,10 +18,10 @@ pub(super) enum Polled {
     Changing,
     /// A delivery was taken: the store serves this generation.
     Taken(u64),
-    /// The delivery waiting was refused again (the `refusals`-th poll in a row); the
-    /// refusal went to the store's status when `reported`.
+    /// The delivery waiting was refused again; the refusal went to the store's status
+    /// when `reported`.
     Refused {
-        /// Refused polls in a row.
+        /// Refusals since a delivery was last taken.
         refusals: u32,
         /// Whether this one was recorded in the store's status.
         reported: bool,
@@ -35,7 +35,7 @@ pub(super) struct Poller {
     settle: Settle,
     tolerance: u32,
     waiting: Option<Waiting>,
-    /// Polls in a row on which the waiting delivery was refused.
+    /// Refusals since a delivery was last taken, over however many settled deliveries.
     refusals: u32,
 }
 
