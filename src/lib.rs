@@ -21,3 +21,4 @@ pub mod policy;
 pub mod response;
 mod route;
 pub mod token;
+mod watch;

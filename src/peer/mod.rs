@@ -97,8 +97,10 @@ pub use axum::{MtlsListener, MtlsStream};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use svid::{
-    MAX_TRUST_DOMAINS, Svid, SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update,
-    svid_client_config, svid_server_config,
+    CredentialFolder, DEFAULT_FAILURE_TOLERANCE, DEFAULT_POLL_INTERVAL, MAX_DELIVERY_LEN,
+    MAX_FOLDER_ENTRIES, MAX_TRUST_DOMAINS, PemFiles, Svid, SvidFileError, SvidFileWatcher,
+    SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update, svid_client_config,
+    svid_server_config,
 };
 #[cfg(all(feature = "tonic", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "rustls"))))]

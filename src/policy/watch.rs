@@ -6,15 +6,15 @@
 //! see two quick same-size edits. A change is loaded only once it has settled — when two
 //! polls in a row read the same bytes — and what is loaded is those very bytes, so a file
 //! being rewritten in place is not enforced half-written. The thread sleeps on a channel, so
-//! dropping the [`PolicyWatcher`] wakes and stops it at once.
+//! dropping the [`PolicyWatcher`] wakes and stops it at once. The thread and the settling
+//! rule are shared with the SVID file watcher (`crate::watch`).
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::engine::PolicyEngine;
 use super::error::PolicyError;
 use super::read::fingerprint;
+use crate::watch::{PollThread, Settle};
 
 /// What one reload attempt by a [`PolicyWatcher`] gave.
 #[derive(Debug)]
@@ -38,8 +38,8 @@ pub enum ReloadEvent {
 /// Made by [`PolicyEngine::watch`].
 #[derive(Debug)]
 pub struct PolicyWatcher {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    // Dropping it stops and joins the polling thread.
+    _thread: PollThread,
 }
 
 impl PolicyEngine {
@@ -56,38 +56,16 @@ impl PolicyEngine {
     where
         F: FnMut(ReloadEvent) + Send + 'static,
     {
-        let (stop, stopped) = mpsc::channel::<()>();
         let mut on_event = on_event;
         // Taken before the thread starts, so that a change made right after `watch` returns
         // is seen however late the thread is scheduled.
         let mut poller = Poller::new(self.clone());
-        let thread = std::thread::Builder::new()
-            .name("meshguard-policy-watch".to_owned())
-            .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                    if let Some(event) = poller.poll() {
-                        on_event(event);
-                    }
-                }
-            })?;
-        Ok(PolicyWatcher {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for PolicyWatcher {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // A panic in the user's callback ended the thread already; nothing is left to stop.
-            let _ = thread.join();
-        }
+        let thread = PollThread::spawn("meshguard-policy-watch", interval, move || {
+            if let Some(event) = poller.poll() {
+                on_event(event);
+            }
+        })?;
+        Ok(PolicyWatcher { _thread: thread })
     }
 }
 
@@ -116,35 +94,6 @@ impl Poller {
             Ok(generation) => ReloadEvent::Reloaded { generation },
             Err(error) => ReloadEvent::Failed { error },
         })
-    }
-}
-
-/// The stability rule: load the bytes of a poll only when the poll before read the same
-/// bytes, and they are not the bytes loaded (or refused) last.
-#[derive(Debug)]
-struct Settle {
-    /// What the engine last loaded or refused.
-    loaded: Vec<u8>,
-    /// What the previous poll read.
-    previous: Vec<u8>,
-}
-
-impl Settle {
-    fn new(current: Vec<u8>) -> Self {
-        Self {
-            loaded: current.clone(),
-            previous: current,
-        }
-    }
-
-    /// Records a poll's fingerprint and says whether to load what it read.
-    fn observe(&mut self, now: Vec<u8>) -> bool {
-        let settled = now == self.previous && now != self.loaded;
-        if settled {
-            self.loaded.clone_from(&now);
-        }
-        self.previous = now;
-        settled
     }
 }
 

@@ -90,6 +90,7 @@ mod client;
 #[cfg(feature = "tonic")]
 mod connector;
 mod error;
+mod files;
 mod material;
 mod server;
 mod store;
@@ -101,6 +102,10 @@ pub use client::svid_client_config;
 #[cfg(feature = "tonic")]
 pub use connector::{SvidConnecting, SvidConnector};
 pub use error::SvidUpdateError;
+pub use files::{
+    CredentialFolder, DEFAULT_FAILURE_TOLERANCE, DEFAULT_POLL_INTERVAL, MAX_DELIVERY_LEN,
+    MAX_FOLDER_ENTRIES, PemFiles, SvidFileError, SvidFileWatcher,
+};
 pub use material::{MAX_TRUST_DOMAINS, Svid};
 pub use server::svid_server_config;
 pub use store::{SvidHealth, SvidStatus, SvidStore};
