@@ -102,11 +102,10 @@ impl WorkloadApiSource {
     ///
     /// [`WorkloadApiError::InvalidEndpoint`] when `endpoint` is not such an address.
     pub fn new(endpoint: &str) -> Result<Self, WorkloadApiError> {
-        let parsed =
-            Endpoint::parse(endpoint).map_err(|e| WorkloadApiError::InvalidEndpoint {
-                endpoint: endpoint.to_owned(),
-                detail: e.to_string(),
-            })?;
+        let parsed = Endpoint::parse(endpoint).map_err(|e| WorkloadApiError::InvalidEndpoint {
+            endpoint: endpoint.to_owned(),
+            detail: e.to_string(),
+        })?;
         Ok(Self {
             endpoint: parsed,
             address: endpoint.to_owned(),
