@@ -107,13 +107,13 @@ async fn start_waits_for_the_first_delivery() {
 async fn each_rotation_pushed_is_taken_and_counts_a_generation() {
     let ca = Ca::new("example.org");
     let server = TestWorkloadApi::start();
-    server.push(Delivery::new().svid(&ca, ORDERS, 5).build());
+    server.push(Delivery::new().svid(&ca, ORDERS, 10).build());
     let store = SvidStore::new();
     let _watcher = source(&server).start(store.clone()).await.unwrap();
     let mut thumbprints = vec![store.current().unwrap().identity().x5t_s256().to_owned()];
 
     for generation in 2..=4 {
-        server.push(Delivery::new().svid(&ca, ORDERS, 5).build());
+        server.push(Delivery::new().svid(&ca, ORDERS, 10).build());
         eventually("the rotation", || store.status().generation() == generation).await;
         thumbprints.push(store.current().unwrap().identity().x5t_s256().to_owned());
     }
@@ -272,7 +272,7 @@ async fn a_missing_socket_at_start_is_a_start_timeout_with_the_connect_failure()
     let store = SvidStore::new();
     let error = WorkloadApiSource::new(&endpoint)
         .unwrap()
-        .start_timeout(Duration::from_millis(300))
+        .start_timeout(Duration::from_secs(1))
         .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(50))
         .start(store.clone())
         .await
@@ -319,7 +319,7 @@ async fn unavailable_is_retried_until_the_start_timeout() {
     let store = SvidStore::new();
     let error = WorkloadApiSource::new(&server.endpoint())
         .unwrap()
-        .start_timeout(Duration::from_millis(500))
+        .start_timeout(Duration::from_secs(2))
         .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(50))
         .start(store)
         .await
@@ -379,7 +379,7 @@ async fn the_svid_with_the_configured_hint_is_served() {
     let other = SvidStore::new();
     let error = source(&server)
         .svid_hint("billing")
-        .start_timeout(Duration::from_millis(300))
+        .start_timeout(Duration::from_secs(2))
         .start(other.clone())
         .await
         .unwrap_err();
@@ -457,4 +457,19 @@ async fn the_test_server_refuses_a_request_without_the_security_header() {
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+}
+
+#[test]
+fn start_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    use std::future::Future as _;
+    use std::task::{Context, Poll, Waker};
+
+    let source = WorkloadApiSource::new("unix:///run/spire/agent.sock").unwrap();
+    let mut start = std::pin::pin!(source.start(SvidStore::new()));
+    let mut cx = Context::from_waker(Waker::noop());
+    match start.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(error)) => assert_eq!(error.reason(), "no_runtime"),
+        Poll::Ready(Ok(_)) => panic!("started without a runtime"),
+        Poll::Pending => panic!("waited without a runtime"),
+    }
 }

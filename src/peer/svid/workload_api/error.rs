@@ -38,6 +38,10 @@ pub enum WorkloadApiError {
         /// The status message from the server.
         message: String,
     },
+    /// [`start`](super::WorkloadApiSource::start) was not called on a tokio runtime, which
+    /// the background task needs.
+    #[error("the Workload API source needs a tokio runtime")]
+    NoRuntime,
     /// No delivery was taken by the store within the start timeout; the source was stopped.
     #[error("no SVID was taken from the Workload API within {timeout:?}")]
     StartTimeout {
@@ -56,6 +60,7 @@ impl WorkloadApiError {
             Self::MissingEndpoint => "missing_endpoint",
             Self::InvalidEndpoint { .. } => "invalid_endpoint",
             Self::Refused { .. } => "workload_api_refused",
+            Self::NoRuntime => "no_runtime",
             Self::StartTimeout { .. } => "start_timeout",
         }
     }

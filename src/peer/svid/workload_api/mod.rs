@@ -172,11 +172,14 @@ impl WorkloadApiSource {
     ///
     /// # Errors
     ///
+    /// [`WorkloadApiError::NoRuntime`] when not called on a tokio runtime;
     /// [`WorkloadApiError::Refused`] when the Workload API answers `InvalidArgument` or
     /// `Unimplemented`; [`WorkloadApiError::StartTimeout`] when no delivery was taken within
     /// the start timeout (the agent unreachable, no identity issued yet, or every delivery
     /// refused by the store), with the last failure. The task is stopped in both cases.
     pub async fn start(self, store: SvidStore) -> Result<WorkloadApiWatcher, WorkloadApiError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| WorkloadApiError::NoRuntime)?;
         let (progress, mut seen) = watch::channel(Progress::Starting(None));
         let config = Config {
             endpoint: self.endpoint,
@@ -185,7 +188,7 @@ impl WorkloadApiSource {
             max_backoff: self.max_backoff,
         };
         let watcher = WorkloadApiWatcher {
-            task: tokio::spawn(run::run(config, store, progress)),
+            task: runtime.spawn(run::run(config, store, progress)),
             progress: seen.clone(),
             endpoint: self.address,
         };

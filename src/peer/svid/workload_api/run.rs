@@ -96,6 +96,7 @@ impl Task {
             Ok(stream) => stream,
             Err(e) => return self.stream_failed(&e, false),
         };
+        tracing::debug!("workload api: FetchX509SVID stream open");
         let mut took_one = false;
         loop {
             match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
@@ -118,11 +119,14 @@ impl Task {
 
     /// Hands one delivery to the store; whether it was taken.
     fn deliver(&self, context: &X509Context) -> bool {
-        let result = to_update(context, self.config.hint.as_deref()).and_then(|update| {
-            // The store records and logs its own refusals.
-            self.store.update(update)
-        });
-        match result {
+        let update = match to_update(context, self.config.hint.as_deref()) {
+            Ok(update) => update,
+            Err(error) => {
+                self.report(error);
+                return false;
+            }
+        };
+        match self.store.update(update) {
             Ok(_) => {
                 self.progress.send_if_modified(|progress| {
                     let starting = matches!(progress, Progress::Starting(_));
@@ -133,11 +137,7 @@ impl Task {
                 });
                 true
             }
-            Err(error @ SvidUpdateError::Source(_)) => {
-                self.store.report_source_error(error.clone());
-                self.note_starting_error(error);
-                false
-            }
+            // The store has recorded and logged its refusal.
             Err(error) => {
                 self.note_starting_error(error);
                 false
@@ -176,7 +176,10 @@ impl Task {
     }
 
     fn failed(&self, detail: String) {
-        let error = SvidUpdateError::Source(detail);
+        self.report(SvidUpdateError::Source(detail));
+    }
+
+    fn report(&self, error: SvidUpdateError) {
         self.store.report_source_error(error.clone());
         self.note_starting_error(error);
     }
