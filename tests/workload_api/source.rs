@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use meshguard::peer::{
-    SvidHealth, SvidStore, SvidUpdateError, WorkloadApiError, WorkloadApiSource,
+    MAX_WORKLOAD_SVIDS, SvidHealth, SvidStore, SvidUpdateError, WorkloadApiError, WorkloadApiSource,
 };
 use tonic::Code;
 
@@ -205,11 +205,6 @@ async fn a_bad_delivery_is_refused_and_the_last_good_material_stays() {
             Delivery::new().svid_with(&other, &ca, ORDERS, 60, "", false),
             "svid_untrusted",
         ),
-        // The spiffe crate refuses an ID without a path while parsing; the stream goes on.
-        (
-            Delivery::new().svid(&ca, "spiffe://example.org", 60),
-            "source_failed",
-        ),
     ];
     for (failures, (delivery, reason)) in (1..).zip(cases) {
         server.push(delivery.build());
@@ -221,13 +216,61 @@ async fn a_bad_delivery_is_refused_and_the_last_good_material_stays() {
         assert_eq!(status.generation(), 1);
         assert!(std::sync::Arc::ptr_eq(&store.current().unwrap(), &good));
     }
+    // Refused by the store, on the first stream: no reason to reconnect.
+    assert_eq!(with_header(&server), 1);
+
+    // The spiffe crate refuses an ID without a path while parsing: the stream is given up
+    // and opened again (which the agent answers with the same delivery until it has another).
+    server.push(
+        Delivery::new()
+            .svid(&ca, "spiffe://example.org", 60)
+            .build(),
+    );
+    eventually("the stream to be opened again", || {
+        with_header(&server) >= 2
+    })
+    .await;
+    assert_eq!(last_reason(&store), Some("source_failed"));
+    assert_eq!(store.status().generation(), 1);
 
     server.push(Delivery::new().svid(&ca, ORDERS, 60).build());
     eventually("the good delivery", || store.status().generation() == 2).await;
     assert_eq!(store.status().health(), SvidHealth::Current);
-    // All on the first stream: a refused delivery is no reason to reconnect.
-    assert_eq!(with_header(&server), 1);
-    assert_eq!(store.status().failures(), 3);
+}
+
+#[tokio::test]
+async fn deliveries_over_the_bounds_are_refused() {
+    let ca = Ca::new("example.org");
+    let server = TestWorkloadApi::start();
+    server.push(Delivery::new().svid(&ca, ORDERS, 60).build());
+    let store = SvidStore::new();
+    let _watcher = source(&server).start(store.clone()).await.unwrap();
+
+    let mut many = Delivery::new().svid(&ca, ORDERS, 60).build();
+    many.svids = vec![many.svids[0].clone(); MAX_WORKLOAD_SVIDS + 1];
+    server.push(many);
+    eventually("too many SVIDs", || store.status().failures() == 1).await;
+    let refused = store.status().last_error().unwrap().to_string();
+    assert!(refused.contains("more than 100 SVIDs"), "{refused}");
+
+    // Larger than gRPC's 4 MiB message limit: refused by the decoder, before any parsing.
+    let mut huge = Delivery::new().svid(&ca, ORDERS, 60).build();
+    huge.svids[0].bundle.resize(5 << 20, 0);
+    server.push(huge);
+    eventually("a message over the limit", || {
+        store.status().failures() >= 2
+    })
+    .await;
+    let status = store.status();
+    let refused = status.last_error().unwrap();
+    assert_eq!(refused.reason(), "source_failed");
+    // The limit's own error each time: the rest of the message is not read on as
+    // further (empty) messages.
+    assert!(
+        refused.to_string().contains("length too large"),
+        "{refused}"
+    );
+    assert_eq!(status.generation(), 1);
 }
 
 #[tokio::test]

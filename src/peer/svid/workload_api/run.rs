@@ -5,8 +5,9 @@
 //! `Unimplemented` are reported and never retried (asking again cannot succeed); every other
 //! failure (the socket missing or refusing, `Unavailable`, `PermissionDenied` while the agent
 //! is still attesting, a broken or ended stream) is retried after an exponential, jittered
-//! and bounded back-off. A delivery that cannot be parsed or is refused by the store leaves
-//! the stream open: the agent sends the next rotation on it.
+//! and bounded back-off. A delivery the store refuses leaves the stream open (the agent sends
+//! the next rotation on it); one the spiffe crate cannot parse ends the connection like a
+//! broken stream, and the agent sends its current delivery again on the next one.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -101,14 +102,11 @@ impl Task {
         loop {
             match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
                 Some(Ok(context)) => took_one |= self.deliver(&context),
-                // An RPC status ends the stream (the next poll gives `None`); a delivery the
-                // spiffe crate could not parse does not, so both are reported and the stream
-                // is read on.
-                Some(Err(e)) => {
-                    if let Ended::Refused(error) = self.stream_failed(&e, took_one) {
-                        return Ended::Refused(error);
-                    }
-                }
+                // An RPC status ends the stream; so does a delivery the spiffe crate cannot
+                // parse, rather than reading on: after refusing a message over the size limit,
+                // tonic's stream goes on to read the rest of that message as further
+                // (malformed) messages, without waiting, and reading on would spin.
+                Some(Err(e)) => return self.stream_failed(&e, took_one),
                 None => {
                     self.failed("the Workload API stream ended".to_owned());
                     return Ended::Retry { took_one };
