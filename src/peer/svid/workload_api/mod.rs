@@ -41,6 +41,15 @@
 //! # }
 //! ```
 //!
+//! # Bounds
+//!
+//! Each message of the stream is bounded by gRPC's 4 MiB limit before it is parsed (a larger
+//! one fails the stream). Of a parsed delivery, at most [`MAX_WORKLOAD_SVIDS`] SVIDs are
+//! looked at (the spiffe crate's `ResourceLimits::max_svids` default), and the store takes at
+//! most [`MAX_TRUST_DOMAINS`](super::MAX_TRUST_DOMAINS) trust bundles of at most
+//! [`MAX_BUNDLE_ROOTS`](crate::peer::MAX_BUNDLE_ROOTS) roots each, where `ResourceLimits`
+//! would count 200 bundles of 4 MiB of DER (only `X509Source` applies those).
+//!
 //! # Why not the spiffe crate's `X509Source` and spiffe-rustls
 //!
 //! The connection, the `workload.spiffe.io` header, the protobuf messages and the parsing
