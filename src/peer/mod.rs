@@ -94,6 +94,13 @@ pub use acceptor::{
 #[cfg(all(feature = "axum", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "rustls"))))]
 pub use axum::{MtlsListener, MtlsStream};
+#[cfg(feature = "workload-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "workload-api")))]
+pub use svid::{
+    DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_START_TIMEOUT, MAX_WORKLOAD_SVIDS,
+    MIN_BACKOFF_FLOOR, SPIFFE_ENDPOINT_SOCKET, WorkloadApiError, WorkloadApiSource,
+    WorkloadApiWatcher,
+};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use svid::{

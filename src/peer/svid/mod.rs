@@ -97,6 +97,8 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod update;
+#[cfg(feature = "workload-api")]
+mod workload_api;
 
 pub use client::svid_client_config;
 #[cfg(feature = "tonic")]
@@ -110,3 +112,9 @@ pub use material::{MAX_TRUST_DOMAINS, Svid};
 pub use server::svid_server_config;
 pub use store::{SvidHealth, SvidStatus, SvidStore};
 pub use update::X509Update;
+#[cfg(feature = "workload-api")]
+pub use workload_api::{
+    DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_START_TIMEOUT, MAX_WORKLOAD_SVIDS,
+    MIN_BACKOFF_FLOOR, SPIFFE_ENDPOINT_SOCKET, WorkloadApiError, WorkloadApiSource,
+    WorkloadApiWatcher,
+};
