@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,8 +38,10 @@ pub(crate) struct TokenCell {
     not_after: i64,
     current: ArcSwapOption<Held>,
     control: Mutex<Control>,
-    /// Mirrors `control.in_flight`, so the refresh window costs no lock per request.
+    /// Mirror `control.in_flight` and the failure's `retry_at`, so that the refresh window
+    /// costs no lock per request, even while backing off.
     busy: AtomicBool,
+    retry_at: AtomicI64,
     /// Bumped when a request ends; waiters subscribe under the lock before they wait.
     done: watch::Sender<u64>,
     fetches: AtomicU64,
@@ -70,6 +72,7 @@ impl TokenCell {
                 failures: 0,
             }),
             busy: AtomicBool::new(false),
+            retry_at: AtomicI64::new(i64::MIN),
             done: watch::Sender::new(0),
             fetches: AtomicU64::new(0),
         })
@@ -85,7 +88,10 @@ impl TokenCell {
         if now >= held.expires_at {
             return None;
         }
-        if now >= held.refresh_at && !self.busy.load(Ordering::Relaxed) {
+        if now >= held.refresh_at
+            && !self.busy.load(Ordering::Relaxed)
+            && now >= self.retry_at.load(Ordering::Relaxed)
+        {
             self.renew_in_background(now, start);
         }
         Some(held.header.clone())
@@ -210,6 +216,7 @@ impl TokenCell {
             Ok(issued) => match held(&issued, now, self.not_after) {
                 Ok(held) => {
                     self.current.store(Some(Arc::new(held)));
+                    self.retry_at.store(i64::MIN, Ordering::Relaxed);
                     control.failure = None;
                     control.failures = 0;
                     return;
@@ -231,7 +238,9 @@ impl TokenCell {
             "token request failed: {}",
             failed.error
         );
-        control.failure = Some((failed.error, now.saturating_add(backoff.max(asked))));
+        let retry_at = now.saturating_add(backoff.max(asked));
+        self.retry_at.store(retry_at, Ordering::Relaxed);
+        control.failure = Some((failed.error, retry_at));
     }
 }
 

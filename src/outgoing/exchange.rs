@@ -152,7 +152,7 @@ impl TokenExchanger {
             .await
     }
 
-    /// How many exchanges were started, over every subject.
+    /// How many exchanges were started for the subjects whose tokens are kept now.
     pub fn fetches(&self) -> u64 {
         lock(&self.inner.cells)
             .map

@@ -2,6 +2,7 @@
 //! it, to forward or exchange on the calls made on its behalf.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,11 +41,17 @@ use crate::token::bearer::from_headers;
 /// ```
 #[derive(Clone)]
 pub struct InboundBearer {
+    /// Shared: a clone per outgoing request costs a reference count.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     header: HeaderValue,
-    /// The SHA-256 of the token: the token exchange cache's key.
-    hash: [u8; 32],
     /// `Bearer ` stripped: the token itself, for a token exchange's `subject_token`.
-    token: std::sync::Arc<Zeroizing<String>>,
+    token: Arc<Zeroizing<String>>,
+    /// The SHA-256 of the token, the token exchange cache's key: made when first needed,
+    /// so that forwarding never hashes.
+    hash: OnceLock<[u8; 32]>,
     expires_at: Option<i64>,
 }
 
@@ -87,32 +94,37 @@ impl InboundBearer {
         let mut header = HeaderValue::from_str(&Zeroizing::new(format!("Bearer {token}")))
             .map_err(|_| OutgoingError::InboundNotBearer)?;
         header.set_sensitive(true);
-        let mut hash = [0; 32];
-        hash.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
         Ok(InboundBearer {
-            header,
-            hash,
-            token: std::sync::Arc::new(Zeroizing::new(token.to_owned())),
-            expires_at: verified.expires_at(),
+            inner: Arc::new(Inner {
+                header,
+                token: Arc::new(Zeroizing::new(token.to_owned())),
+                hash: OnceLock::new(),
+                expires_at: verified.expires_at(),
+            }),
         })
     }
 
     /// The `Authorization` value that forwards the token (`Bearer …`, marked sensitive).
     pub fn authorization(&self) -> &HeaderValue {
-        &self.header
+        &self.inner.header
     }
 
+    /// The SHA-256 of the token.
     pub(crate) fn hash(&self) -> &[u8; 32] {
-        &self.hash
+        self.inner.hash.get_or_init(|| {
+            let mut hash = [0; 32];
+            hash.copy_from_slice(digest(&SHA256, self.inner.token.as_bytes()).as_ref());
+            hash
+        })
     }
 
-    pub(crate) fn token(&self) -> &std::sync::Arc<Zeroizing<String>> {
-        &self.token
+    pub(crate) fn token(&self) -> &Arc<Zeroizing<String>> {
+        &self.inner.token
     }
 
     /// The token's `exp`, when it has one: nothing obtained for it outlives it.
     pub(crate) fn expires_at(&self) -> Option<i64> {
-        self.expires_at
+        self.inner.expires_at
     }
 }
 
@@ -120,7 +132,7 @@ impl fmt::Debug for InboundBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboundBearer")
             .field("token", &"<redacted>")
-            .field("expires_at", &self.expires_at)
+            .field("expires_at", &self.inner.expires_at)
             .finish()
     }
 }

@@ -20,6 +20,10 @@
 //! | destinations | the layer's one origin, `https://` or `http://` to loopback |
 //! | refused | DPoP-bound tokens, inbound (`DPoP` scheme, `cnf.jkt`) or issued (`token_type` `DPoP`) |
 //!
+//! Tokens are fetched on the tokio runtime the caller runs on, which needs its time driver
+//! (as reqwest does): a request that finds no usable token outside one fails with
+//! [`OutgoingError::NoRuntime`].
+//!
 //! # Example
 //!
 //! ```
