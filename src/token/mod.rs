@@ -23,6 +23,8 @@ mod algorithm;
 pub mod bearer;
 mod cache;
 mod claims;
+#[cfg(any(feature = "introspection", feature = "outgoing"))]
+pub(crate) mod client_auth;
 mod clock;
 pub mod crypto;
 mod der;
@@ -33,7 +35,7 @@ mod header;
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;
 mod issuer;
-mod json;
+pub(crate) mod json;
 pub mod jwt_svid;
 mod keys;
 mod layer;

@@ -7,7 +7,7 @@
 //
 // Everything secret is made here at start-up and lives as long as the process: the signing
 // keys (one per algorithm) and the client secrets, which reach the tests through the ready line.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
@@ -24,10 +24,16 @@ const SIGNING = {
   Ed25519: ['ed25519', {}],
 };
 
+// The public half of each signing key by `kid`, for the token exchange below to verify the
+// subject tokens this IdP issued.
+const PUBLIC_KEYS = new Map();
+
 function signingKey(alg) {
   const [type, options] = SIGNING[alg];
   const { privateKey } = generateKeyPairSync(type, options);
-  return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: `${alg.toLowerCase()}-key` };
+  const kid = `${alg.toLowerCase()}-key`;
+  PUBLIC_KEYS.set(kid, { alg, key: createPublicKey(privateKey) });
+  return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid };
 }
 
 // Resource indicators (RFC 8707): what a client_credentials request names with `resource`
@@ -68,13 +74,19 @@ const CLIENTS = {
   // The one client whose DPoP proofs must carry a nonce of the IdP's (RFC 9449 §8).
   nonce: { client_id: 'svc-nonce', client_secret: secret(), method: 'client_secret_basic', grant: true },
   introspector: { client_id: 'rs', client_secret: secret(), method: 'client_secret_basic', grant: false },
+  // A service that may also exchange a user's token for one to another service (RFC 8693).
+  exchanger: { client_id: 'svc-exchange', client_secret: secret(), method: 'client_secret_post', grant: true, exchange: true },
 };
+
+// RFC 8693 token exchange, which oidc-provider leaves to a registered grant (below).
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 const clients = Object.values(CLIENTS).map((c) => ({
   client_id: c.client_id,
   client_secret: c.client_secret,
   token_endpoint_auth_method: c.method,
-  grant_types: c.grant ? ['client_credentials'] : [],
+  grant_types: [...(c.grant ? ['client_credentials'] : []), ...(c.exchange ? [TOKEN_EXCHANGE] : [])],
   response_types: [],
   redirect_uris: [],
   scope: c.grant ? 'read write' : undefined,
@@ -120,7 +132,74 @@ const provider = new Provider(issuer, {
   ttl: {
     ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_TTL,
   },
+  // A token made by the exchange names the user as `sub` and the exchanging client as the
+  // actor (RFC 8693 §4.1), instead of the client as a client-credentials token would.
+  formats: {
+    customizers: {
+      jwt: async (ctx, token, jwt) => {
+        const subject = ctx?.state?.exchangedSubject;
+        if (subject !== undefined) {
+          jwt.payload.sub = subject;
+          jwt.payload.act = { sub: token.clientId };
+        }
+      },
+    },
+  },
 });
+
+// The subject token's claims when it is a JWT this IdP signed (ES256 or RS256), unexpired;
+// else `undefined`.
+function verifiedSubject(token) {
+  const parts = typeof token === 'string' ? token.split('.') : [];
+  if (parts.length !== 3) {
+    return undefined;
+  }
+  try {
+    const header = JSON.parse(Buffer.from(parts[0], 'base64url'));
+    const payload = JSON.parse(Buffer.from(parts[1], 'base64url'));
+    const known = PUBLIC_KEYS.get(header.kid);
+    if (!known || known.alg !== header.alg || !['ES256', 'RS256'].includes(header.alg)) {
+      return undefined;
+    }
+    const key = header.alg === 'ES256' ? { key: known.key, dsaEncoding: 'ieee-p1363' } : known.key;
+    const signed = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), key, Buffer.from(parts[2], 'base64url'));
+    const live = typeof payload.exp === 'number' && payload.exp > Date.now() / 1000;
+    return signed && live && payload.iss === issuer ? payload : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// The exchange: the client is authenticated and allowed the grant by oidc-provider; the
+// subject token must be an access token of this IdP's; the new token is for one resource.
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { params, client } = ctx.oidc;
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('subject_token_type must be an access token');
+  }
+  if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('only access tokens are issued');
+  }
+  const subject = verifiedSubject(params.subject_token);
+  if (!subject) {
+    throw new errors.InvalidGrant('subject_token is not a valid access token of this issuer');
+  }
+  const info = resourceServer(params.resource);
+  if (!info || info.accessTokenFormat !== 'jwt') {
+    throw new errors.InvalidTarget();
+  }
+  const token = new provider.ClientCredentials({ client, scope: params.scope || undefined });
+  token.resourceServer = new provider.ResourceServer(params.resource, info);
+  ctx.state.exchangedSubject = subject.sub;
+  const value = await token.save();
+  ctx.body = {
+    access_token: value,
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: 'Bearer',
+    expires_in: token.expiration,
+    scope: token.scope,
+  };
+}, ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'scope', 'audience', 'actor_token', 'actor_token_type']);
 server.on('request', provider.callback());
 
 const ready = { ready: true, issuer, clients: {} };

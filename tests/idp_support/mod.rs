@@ -60,6 +60,9 @@ pub enum IdpClient {
     Nonce,
     /// `rs`: a resource server that may introspect any token and obtain none.
     Introspector,
+    /// `svc-exchange`: client_credentials and RFC 8693 token exchange, secret in the form
+    /// body.
+    Exchanger,
 }
 
 /// A token endpoint's successful answer.
@@ -191,6 +194,7 @@ impl Idp {
             IdpClient::Post => "post",
             IdpClient::Nonce => "nonce",
             IdpClient::Introspector => "introspector",
+            IdpClient::Exchanger => "exchanger",
         }];
         (
             entry["id"].as_str().unwrap(),
@@ -286,7 +290,9 @@ impl Idp {
             request = request.header(*name, *value);
         }
         match client {
-            IdpClient::Post => fields.extend([("client_id", id), ("client_secret", secret)]),
+            IdpClient::Post | IdpClient::Exchanger => {
+                fields.extend([("client_id", id), ("client_secret", secret)]);
+            }
             // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined.
             IdpClient::Basic | IdpClient::Nonce | IdpClient::Introspector => {
                 let pair = format!("{}:{}", form_encode(id), form_encode(secret));

@@ -18,7 +18,7 @@ fn introspector(idp: &Idp, auth: ClientAuth, audience: &str) -> Introspector {
 fn as_registered(idp: &Idp, client: IdpClient) -> ClientAuth {
     let (id, secret) = idp.credentials(client);
     match client {
-        IdpClient::Post => ClientAuth::post(id, secret),
+        IdpClient::Post | IdpClient::Exchanger => ClientAuth::post(id, secret),
         IdpClient::Basic | IdpClient::Nonce | IdpClient::Introspector => {
             ClientAuth::basic(id, secret)
         }

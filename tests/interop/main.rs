@@ -33,5 +33,7 @@ mod cli_introspection;
 mod dpop;
 #[cfg(feature = "introspection")]
 mod introspection;
+#[cfg(feature = "outgoing")]
+mod outgoing;
 #[cfg(all(feature = "remote-jwks", feature = "axum"))]
 mod service;

@@ -47,7 +47,7 @@ use super::remote::fetch::{HttpSettings, client_with};
 use super::{Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, SystemClock, TokenError};
 use super::{VerifiedToken, Verifier};
 
-pub use client::ClientAuth;
+pub use crate::token::client_auth::ClientAuth;
 pub use error::{IntrospectionBuilderError, IntrospectionError};
 
 /// The longest an active token's answer is reused (also never past its `exp`): 60 seconds.

@@ -5,8 +5,10 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "outgoing")]
+use reqwest::header::RETRY_AFTER;
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
-#[cfg(feature = "introspection")]
+#[cfg(any(feature = "introspection", feature = "outgoing"))]
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::redirect::Policy;
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
@@ -151,32 +153,68 @@ pub(crate) async fn post_form(
     authorization: Option<&str>,
     limit: usize,
 ) -> Result<Vec<u8>, RemoteError> {
-    let response = send(url, || {
-        let request = client
-            .post(url.clone())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.to_owned());
-        match authorization {
-            Some(value) => request.header(AUTHORIZATION, value),
-            None => request,
-        }
-    })
-    .await?;
+    let response = send(url, || form_request(client, url, form, authorization)).await?;
     read_body(response, url, limit).await
+}
+
+/// An answer of any status to [`post_form_answer`].
+#[cfg(feature = "outgoing")]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// The `Retry-After` header, when there is exactly one readable value.
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// As [`post_form`], but any status is answered with its (bounded) body: a token endpoint
+/// explains a refusal in a 400's JSON body (RFC 6749 §5.2), and a 429 or 503 says when to
+/// come back. Redirects are whatever the client does with them; the token endpoint's client
+/// follows none, since a 307 or 308 would resend the secret.
+#[cfg(feature = "outgoing")]
+pub(crate) async fn post_form_answer(
+    client: &Client,
+    url: &Url,
+    form: &str,
+    authorization: Option<&str>,
+    limit: usize,
+) -> Result<Answer, RemoteError> {
+    let response = send_once_more(url, || form_request(client, url, form, authorization)).await?;
+    let status = response.status().as_u16();
+    let mut values = response.headers().get_all(RETRY_AFTER).iter();
+    let retry_after = match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok().map(str::to_owned),
+        _ => None,
+    };
+    let body = read_body(response, url, limit).await?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+#[cfg(any(feature = "introspection", feature = "outgoing"))]
+fn form_request(
+    client: &Client,
+    url: &Url,
+    form: &str,
+    authorization: Option<&str>,
+) -> RequestBuilder {
+    let request = client
+        .post(url.clone())
+        .header(ACCEPT, "application/json")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form.to_owned());
+    match authorization {
+        Some(value) => request.header(AUTHORIZATION, value),
+        None => request,
+    }
 }
 
 /// Sends the request `build` makes, once more on a new connection when the first failed
 /// before any answer (see [`get`]), and accepts only a 200.
 async fn send(url: &Url, build: impl Fn() -> RequestBuilder) -> Result<Response, RemoteError> {
-    let sent = match build().send().await {
-        Err(error) if is_connection_failure(&error) => {
-            tracing::debug!(%url, "connection failed before an answer, trying a new one: {error}");
-            build().send().await
-        }
-        sent => sent,
-    };
-    let response = sent.map_err(|e| failure(url, &e))?;
+    let response = send_once_more(url, build).await?;
     if response.status() != StatusCode::OK {
         return Err(RemoteError::Status {
             url: url.to_string(),
@@ -184,6 +222,22 @@ async fn send(url: &Url, build: impl Fn() -> RequestBuilder) -> Result<Response,
         });
     }
     Ok(response)
+}
+
+/// Sends the request `build` makes, once more on a new connection when the first failed
+/// before any answer (see [`get`]); any status is an answer.
+async fn send_once_more(
+    url: &Url,
+    build: impl Fn() -> RequestBuilder,
+) -> Result<Response, RemoteError> {
+    let sent = match build().send().await {
+        Err(error) if is_connection_failure(&error) => {
+            tracing::debug!(%url, "connection failed before an answer, trying a new one: {error}");
+            build().send().await
+        }
+        sent => sent,
+    };
+    sent.map_err(|e| failure(url, &e))
 }
 
 /// The body, refused as soon as it is announced or grows past `limit` bytes.
