@@ -139,3 +139,30 @@ async fn the_layer_exchanges_the_inbound_token_of_each_request() {
     assert_eq!(exchanged.subject(), Some("orders"));
     assert_eq!(endpoint.posts(), 1);
 }
+
+#[tokio::test]
+async fn an_actor_sends_this_services_own_token_beside_the_subject() {
+    let clock = ManualClock::at(now());
+    let endpoint = Endpoint::start(Answer::bearer(300), &clock).await;
+    let actor = crate::credentials(endpoint.url(), &clock).build().unwrap();
+    let own = actor.authorization_header().await.unwrap();
+    let exchanger = exchange(endpoint.url(), &clock)
+        .actor(actor.clone())
+        .build()
+        .unwrap();
+    let (alice, _) = inbound("alice", 600);
+    exchanger.authorization_header(&alice).await.unwrap();
+    let (form, _) = endpoint.last_request();
+    let own = own.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+    assert!(
+        form.ends_with(&format!(
+            "&actor_token={own}\
+             &actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+             &client_id=orders&client_secret=orders-secret"
+        )),
+        "{form}"
+    );
+    // The actor's token came from its cache: one request for it, one exchange.
+    assert_eq!(actor.fetches(), 1);
+    assert_eq!(endpoint.posts(), 2);
+}
