@@ -94,13 +94,6 @@ pub use acceptor::{
 #[cfg(all(feature = "axum", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "rustls"))))]
 pub use axum::{MtlsListener, MtlsStream};
-#[cfg(feature = "workload-api")]
-#[cfg_attr(docsrs, doc(cfg(feature = "workload-api")))]
-pub use svid::{
-    DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_START_TIMEOUT, MAX_WORKLOAD_SVIDS,
-    MIN_BACKOFF_FLOOR, SPIFFE_ENDPOINT_SOCKET, WorkloadApiError, WorkloadApiSource,
-    WorkloadApiWatcher,
-};
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
 pub use svid::{
@@ -108,6 +101,13 @@ pub use svid::{
     MAX_FOLDER_ENTRIES, MAX_TRUST_DOMAINS, PemFiles, Svid, SvidFileError, SvidFileWatcher,
     SvidHealth, SvidStatus, SvidStore, SvidUpdateError, X509Update, svid_client_config,
     svid_server_config,
+};
+#[cfg(feature = "workload-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "workload-api")))]
+pub use svid::{
+    DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_START_TIMEOUT, MAX_WORKLOAD_SVIDS,
+    MIN_BACKOFF_FLOOR, SPIFFE_ENDPOINT_SOCKET, WorkloadApiError, WorkloadApiSource,
+    WorkloadApiWatcher,
 };
 #[cfg(all(feature = "tonic", feature = "rustls"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "rustls"))))]
