@@ -1,12 +1,11 @@
 //! Where credentials may go: `https://`, or `http://` to a loopback address only, and for
 //! the layer exactly the origin it was configured for.
 
-use std::net::IpAddr;
-
 use http::Uri;
 use http::uri::Scheme;
 
 use super::error::{OutgoingBuilderError, OutgoingError};
+use crate::token::remote::discovery::is_loopback_host;
 
 /// The origin a layer's requests go to: a scheme, a host and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +26,7 @@ impl Origin {
             return Err(refused());
         }
         let origin = Origin::of(&uri).ok_or_else(refused)?;
-        if !origin.https && !is_loopback(&origin.host) {
+        if !origin.https && !is_loopback_host(&origin.host) {
             return Err(refused());
         }
         Ok(origin)
@@ -69,19 +68,9 @@ pub(crate) fn check_destination(destination: &str) -> Result<(), OutgoingError> 
         .parse()
         .map_err(|_| OutgoingError::Destination)?;
     match Origin::of(&uri) {
-        Some(origin) if origin.https || is_loopback(&origin.host) => Ok(()),
+        Some(origin) if origin.https || is_loopback_host(&origin.host) => Ok(()),
         _ => Err(OutgoingError::Destination),
     }
-}
-
-/// `localhost` or a loopback address (127.0.0.0/8, `[::1]`).
-fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

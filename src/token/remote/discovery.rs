@@ -110,9 +110,13 @@ pub(crate) fn checked_url(raw: &str, allow_plain_http: bool) -> Result<Url, Remo
 }
 
 fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// `localhost` or a loopback address (127.0.0.0/8, `[::1]`): the one place plain HTTP is
+/// allowed without being asked for, for key sources, introspection, token endpoints and
+/// outgoing destinations alike.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
