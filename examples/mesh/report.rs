@@ -63,7 +63,7 @@ impl Report {
         }
         self.line(format_args!(
             "{:<7} {name:<9} generation {}  serial {}  valid until {} UTC",
-            if rotated { "rotated" } else { "svid" },
+            if rotated { "rotated" } else { "issued" },
             svid.generation(),
             short_serial(&serial),
             time_of_day(svid.not_after()),

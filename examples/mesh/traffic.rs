@@ -119,16 +119,13 @@ impl Traffic {
     /// Counts `answer`; prints the first of each kind, and any that is not as expected.
     fn judge(&self, kind: Kind, answer: Result<(StatusCode, Value), String>, tally: &mut Tally) {
         let (who, count) = match kind {
-            Kind::Buyer => (
-                "alice (buyer)    edge → orders → payments",
-                &mut tally.buyer,
-            ),
+            Kind::Buyer => ("alice (buyer) → edge → orders → payments", &mut tally.buyer),
             Kind::NoRole => (
-                "bob (no role)    edge → orders → payments",
+                "bob (no role) → edge → orders → payments",
                 &mut tally.no_role,
             ),
             Kind::Intruder => (
-                "intruder (alice's token) → payments     ",
+                "intruder with alice's token → payments",
                 &mut tally.intruder,
             ),
         };
@@ -158,7 +155,7 @@ impl Traffic {
         };
         self.report.line(format_args!(
             "alice {} ok, {} failed · bob refused {}/{} · intruder refused {}/{} · \
-             clients were shown orders gen {}, payments gen {}",
+             clients shown orders gen {}, payments gen {}",
             tally.buyer.expected,
             tally.buyer.unexpected,
             tally.no_role.expected,
