@@ -78,7 +78,7 @@ impl Traffic {
             pace.tick().await;
             let answer = self.checkout(&users, &self.buyer_token).await;
             self.judge(Kind::Buyer, answer, &mut tally);
-            if n % OTHERS_EVERY == 0 {
+            if n.is_multiple_of(OTHERS_EVERY) {
                 let answer = self.checkout(&users, &self.no_role_token).await;
                 self.judge(Kind::NoRole, answer, &mut tally);
                 let charge = json!({ "amount": 1000, "currency": "EUR" });
@@ -89,7 +89,7 @@ impl Traffic {
                 self.judge(Kind::Intruder, answer, &mut tally);
             }
             n = n.saturating_add(1);
-            if n % STATUS_EVERY == 0 {
+            if n.is_multiple_of(STATUS_EVERY) {
                 self.status(&tally);
             }
         }
