@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::response::Response;
 use http::StatusCode;
@@ -103,13 +103,14 @@ impl Downstream {
             .map_err(|e| e.to_string())?;
         // The token travels only with the requests made for the request it came with.
         request.extensions_mut().insert(bearer);
+        let sent = SystemTime::now();
         let response = self
             .forwarding
             .clone()
             .oneshot(request)
             .await
             .map_err(|e| chain(&*e))?;
-        self.read(response).await
+        self.read(response, sent).await
     }
 
     /// POSTs `body` to `path` with `token` set by hand, as a workload holding a user's token
@@ -120,6 +121,7 @@ impl Downstream {
         token: &str,
         body: &Value,
     ) -> Result<(StatusCode, Value), String> {
+        let sent = SystemTime::now();
         let response = self
             .forwarding
             .get_ref()
@@ -131,14 +133,22 @@ impl Downstream {
             .send()
             .await
             .map_err(|e| chain(&e))?;
-        self.read(response).await
+        self.read(response, sent).await
     }
 
-    /// Checks the certificate the callee presented, then reads its answer.
-    async fn read(&self, response: reqwest::Response) -> Result<(StatusCode, Value), String> {
+    /// Checks the certificate the callee presented on the connection opened for a request
+    /// sent at `sent`, then reads its answer.
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        sent: SystemTime,
+    ) -> Result<(StatusCode, Value), String> {
         let shown = response.extensions().get::<TlsInfo>();
-        self.report
-            .server_certificate(self.callee, shown.and_then(TlsInfo::peer_certificate));
+        self.report.server_certificate(
+            self.callee,
+            shown.and_then(TlsInfo::peer_certificate),
+            sent,
+        );
         let status = response.status();
         let body = response.bytes().await.map_err(|e| chain(&e))?;
         Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))

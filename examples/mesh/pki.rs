@@ -68,6 +68,19 @@ impl DemoCa {
     /// A fresh key and X509-SVID for `id`, valid from now for [`SVID_LIFETIME`], with the
     /// trust domain's bundle: one delivery for an `SvidStore`.
     pub(crate) fn issue(&self, id: &SpiffeId) -> Result<X509Update, BoxError> {
+        let now = unix_now()?;
+        let (leaf, key) = self.mint(id, now, now.saturating_add(SVID_LIFETIME.as_secs()))?;
+        Ok(self.delivery(leaf, key))
+    }
+
+    /// A fresh key and X509-SVID for `id`, valid from `from` to `until` (seconds since the
+    /// Unix epoch).
+    pub(crate) fn mint(
+        &self,
+        id: &SpiffeId,
+        from: u64,
+        until: u64,
+    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), BoxError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
         params.is_ca = IsCa::ExplicitNoCa;
@@ -80,17 +93,21 @@ impl DemoCa {
         params.serial_number = Some(SerialNumber::from(
             self.serials.fetch_add(1, Ordering::Relaxed),
         ));
-        let now = unix_now()?;
-        valid(
-            &mut params,
-            now,
-            now.saturating_add(SVID_LIFETIME.as_secs()),
-        );
+        valid(&mut params, from, until);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &Issuer::from_params(&self.params, &self.key))?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        Ok(X509Update::new(vec![cert.der().clone()], key)
-            .with_bundle(self.trust_domain.clone(), vec![self.root.clone()]))
+        Ok((cert.der().clone(), key))
+    }
+
+    /// `leaf` and `key` with the trust domain's bundle.
+    pub(crate) fn delivery(
+        &self,
+        leaf: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> X509Update {
+        X509Update::new(vec![leaf], key)
+            .with_bundle(self.trust_domain.clone(), vec![self.root.clone()])
     }
 }
 

@@ -71,13 +71,22 @@ impl Report {
     }
 
     /// The client-side check of the certificate the server `name` presented (its DER leaf,
-    /// as the TLS connection reports it): within its validity period now, and one the CA
-    /// issued to `name`. Returns the generation it was.
-    pub(crate) fn server_certificate(&self, name: &'static str, der: Option<&[u8]>) -> Option<u64> {
+    /// as the TLS connection reports it) on a connection opened after `sent`: not expired
+    /// by then, valid from before now, and one the CA issued to `name`. Returns the
+    /// generation it was.
+    ///
+    /// `sent` rather than now: a certificate presented in its last millisecond may expire
+    /// before the answer arrives, which is no fault of the server.
+    pub(crate) fn server_certificate(
+        &self,
+        name: &'static str,
+        der: Option<&[u8]>,
+        sent: SystemTime,
+    ) -> Option<u64> {
         let found = der
             .ok_or_else(|| "no certificate".to_owned())
             .and_then(|der| PeerIdentity::from_der_chain(&[der]).map_err(|e| e.to_string()))
-            .and_then(|leaf| self.judge(name, &leaf));
+            .and_then(|leaf| self.judge(name, &leaf, sent));
         let mut state = self.state();
         state.checked = state.checked.saturating_add(1);
         match found {
@@ -122,13 +131,12 @@ impl Report {
         (state.checked, state.bad.clone())
     }
 
-    fn judge(&self, name: &str, leaf: &PeerIdentity) -> Result<u64, String> {
-        let now = SystemTime::now();
+    fn judge(&self, name: &str, leaf: &PeerIdentity, sent: SystemTime) -> Result<u64, String> {
         let serial = leaf.serial().unwrap_or("?");
-        if leaf.not_after().is_none_or(|t| t <= now) {
+        if leaf.not_after().is_none_or(|t| t <= sent) {
             return Err(format!("an EXPIRED certificate (serial {serial})"));
         }
-        if leaf.not_before().is_none_or(|t| t > now) {
+        if leaf.not_before().is_none_or(|t| t > SystemTime::now()) {
             return Err(format!("a certificate not yet valid (serial {serial})"));
         }
         match self.state().issued.get(serial) {
@@ -165,12 +173,63 @@ fn time_of_day(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{short_serial, time_of_day};
+    use std::time::{Duration, SystemTime};
+
+    use meshguard::peer::{SpiffeId, SvidStore};
+
+    use super::{Report, short_serial, time_of_day};
+    use crate::pki::{DemoCa, unix_now};
 
     #[test]
     fn serials_and_times_read_shortly() {
         assert_eq!(short_serial("000000000000000a"), "a");
         assert_eq!(short_serial("0000"), "0");
         assert_eq!(time_of_day(86_400 + 3 * 3600 + 4 * 60 + 5), "03:04:05");
+    }
+
+    /// The client-side check that stands behind the self-check's "no expired certificate
+    /// was presented": it must refuse what a server should never present.
+    #[test]
+    fn the_client_side_check_refuses_expired_foreign_and_unknown_certificates() {
+        let ca = DemoCa::new("mesh.demo").unwrap();
+        let report = Report::new();
+        let orders = SpiffeId::new("spiffe://mesh.demo/orders").unwrap();
+        let now = unix_now().unwrap();
+        let (leaf, key) = ca.mint(&orders, now - 1, now + 30).unwrap();
+        let store = SvidStore::new();
+        let svid = store.update(ca.delivery(leaf.clone(), key)).unwrap();
+        report.issued("orders", &svid, false);
+        let sent = SystemTime::now();
+
+        assert_eq!(
+            report.server_certificate("orders", Some(&leaf), sent),
+            Some(1)
+        );
+        // orders' certificate, shown by a server that should be payments.
+        assert_eq!(
+            report.server_certificate("payments", Some(&leaf), sent),
+            None
+        );
+        // orders' certificate on a connection opened after it expired.
+        let later = sent + Duration::from_secs(31);
+        assert_eq!(
+            report.server_certificate("orders", Some(&leaf), later),
+            None
+        );
+        // A certificate whose validity ended before the request was sent.
+        let (old, _) = ca.mint(&orders, now - 60, now - 30).unwrap();
+        assert_eq!(report.server_certificate("orders", Some(&old), sent), None);
+        assert_eq!(report.server_certificate("orders", None, sent), None);
+
+        let (checked, bad) = report.certificates();
+        assert_eq!(checked, 5);
+        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert!(bad[0].contains("the certificate of orders"), "{bad:?}");
+        assert!(
+            bad[1].contains("EXPIRED") && bad[2].contains("EXPIRED"),
+            "{bad:?}"
+        );
+        assert!(bad[3].contains("no certificate"), "{bad:?}");
+        assert_eq!(report.generations_seen("orders"), [1]);
     }
 }
