@@ -3,8 +3,8 @@
 //! rotated at half-life while users' requests keep flowing.
 //!
 //! ```sh
-//! cargo run --all-features --example mesh                  # 35 s of traffic, then a summary
-//! cargo run --all-features --example mesh -- --self-check  # the same, exit 1 unless as expected
+//! cargo run --example mesh --features axum,rustls,outgoing                  # 35 s, a summary
+//! cargo run --example mesh --features axum,rustls,outgoing -- --self-check  # exit 1 unless as expected
 //! ```
 //!
 //! A user's token, signed by a DEMO key minted at start, enters at the edge. The edge calls
