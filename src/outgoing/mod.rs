@@ -13,7 +13,7 @@
 //! | behaviour | how |
 //! | --- | --- |
 //! | warm path | the cached token's prebuilt header, loaded without a lock |
-//! | renewal | in the last tenth of the token's life (5 to 60 s), in the background, one request at a time; requests keep using the current token |
+//! | renewal | in the last tenth of the token's life (5 to 60 s, counted from when it was asked for), in the background, one request at a time; requests keep using the current token; an exchanged token ending with its subject's `exp` is not renewed |
 //! | no usable token | callers wait for the one request in flight, up to [`DEFAULT_WAIT`] |
 //! | failures | back-off doubling from 1 s to 60 s, longer when `Retry-After` asks; the call fails, it is never sent without credentials |
 //! | token endpoint | `https://` (or `http://` to loopback), redirects never followed, answers bounded to [`MAX_TOKEN_RESPONSE_BYTES`] and read strictly |
