@@ -5,7 +5,7 @@ use http::Uri;
 use http::uri::Scheme;
 
 use super::error::{OutgoingBuilderError, OutgoingError};
-use crate::token::remote::discovery::is_loopback_host;
+use crate::token::remote::discovery::{is_loopback_host, redact_userinfo};
 
 /// The origin a layer's requests go to: a scheme, a host and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ impl Origin {
     /// Parses `https://host[:port]` (or `http://` with a loopback host), a trailing `/`
     /// allowed, nothing else: no path, query or credentials.
     pub(crate) fn parse(raw: &str) -> Result<Self, OutgoingBuilderError> {
-        let refused = || OutgoingBuilderError::Origin(raw.into());
+        let refused = || OutgoingBuilderError::Origin(redact_userinfo(raw).into());
         let uri: Uri = raw.parse().map_err(|_| refused())?;
         if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
             return Err(refused());
