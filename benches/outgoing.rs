@@ -104,6 +104,7 @@ fn warm_path(c: &mut Criterion) {
     let layered = |credentials| {
         OutgoingCredentialsLayer::new(credentials, ORIGIN)
             .unwrap()
+            .trust_inner_origin()
             .layer(bare)
     };
     let mut client_credentials = layered(Credentials::client_credentials(source));

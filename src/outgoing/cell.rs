@@ -2,7 +2,10 @@
 //!
 //! The warm path loads the published token (an `ArcSwap`, no lock) and clones its prebuilt
 //! header. Inside the refresh window (the last tenth of its life, 5 to 60 seconds and never
-//! more than half of it) the token keeps being used while one background task renews it.
+//! more than half of it) the token keeps being used while one background task renews it. Its
+//! life is counted from when it was asked for; a token that reaches the cell's `not_after`
+//! (an exchanged token's subject expiring first) is used to its end, not renewed: no renewal
+//! could outlive it.
 //! Without a usable token, callers wait for the one request in flight, up to a timeout.
 //! Failures back off exponentially (1 s doubling to 60 s, or longer when the endpoint's
 //! `Retry-After` says so); while backing off, callers without a usable token fail at once.
@@ -201,19 +204,23 @@ impl TokenCell {
         // The guard ends the flight even if the task never runs (a runtime shutting down
         // drops it), so a lost task cannot leave every later caller waiting.
         let flight = Flight(Arc::clone(self));
+        // The token's life is counted from before the request is sent: the answer may come
+        // late, and `expires_in` runs from when the endpoint issued it.
+        let sent_at = self.clock.unix_seconds();
         runtime.spawn(async move {
             let outcome = fetch.await;
-            flight.0.publish(outcome);
+            flight.0.publish(outcome, sent_at);
             drop(flight);
         });
         Ok(())
     }
 
-    fn publish(&self, outcome: Result<IssuedToken, Failure>) {
+    /// Keeps the token of a request sent at `sent_at`, or records its failure.
+    fn publish(&self, outcome: Result<IssuedToken, Failure>, sent_at: i64) {
         let now = self.clock.unix_seconds();
         let mut control = lock(&self.control);
         let failed = match outcome {
-            Ok(issued) => match held(&issued, now, self.not_after) {
+            Ok(issued) => match held(&issued, sent_at, self.not_after) {
                 Ok(held) => {
                     self.current.store(Some(Arc::new(held)));
                     self.retry_at.store(i64::MIN, Ordering::Relaxed);
@@ -244,18 +251,26 @@ impl TokenCell {
     }
 }
 
-/// The held form of `issued`, fetched at `now`.
-fn held(issued: &IssuedToken, now: i64, not_after: i64) -> Result<Held, OutgoingError> {
+/// The held form of `issued`, asked for at `sent_at`, never used at or past `not_after`.
+fn held(issued: &IssuedToken, sent_at: i64, not_after: i64) -> Result<Held, OutgoingError> {
     let lifetime = i64::try_from(issued.expires_in()).unwrap_or(i64::MAX);
-    let expires_at = now.saturating_add(lifetime).min(not_after);
-    let skew = (lifetime / 10).clamp(5, 60).min(lifetime / 2);
+    let issued_until = sent_at.saturating_add(lifetime);
+    let expires_at = issued_until.min(not_after);
+    // Reaching `not_after` (the subject's `exp`), no renewal could outlive this token:
+    // renewing early would only ask again on every request, so it is used to its end.
+    let refresh_at = if issued_until >= not_after {
+        expires_at
+    } else {
+        let effective = expires_at.saturating_sub(sent_at);
+        expires_at.saturating_sub((effective / 10).clamp(5, 60).min(effective / 2))
+    };
     let text = Zeroizing::new(format!("Bearer {}", issued.token.as_str()));
     let mut header = HeaderValue::from_str(&text)
         .map_err(|_| OutgoingError::InvalidResponse("`access_token` is not a header value"))?;
     header.set_sensitive(true);
     Ok(Held {
         header,
-        refresh_at: expires_at.saturating_sub(skew),
+        refresh_at,
         expires_at,
     })
 }

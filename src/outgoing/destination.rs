@@ -5,7 +5,7 @@ use http::Uri;
 use http::uri::Scheme;
 
 use super::error::{OutgoingBuilderError, OutgoingError};
-use crate::token::remote::discovery::is_loopback_host;
+use crate::token::remote::discovery::{is_loopback_host, redact_userinfo};
 
 /// The origin a layer's requests go to: a scheme, a host and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ impl Origin {
     /// Parses `https://host[:port]` (or `http://` with a loopback host), a trailing `/`
     /// allowed, nothing else: no path, query or credentials.
     pub(crate) fn parse(raw: &str) -> Result<Self, OutgoingBuilderError> {
-        let refused = || OutgoingBuilderError::Origin(raw.into());
+        let refused = || OutgoingBuilderError::Origin(redact_userinfo(raw).into());
         let uri: Uri = raw.parse().map_err(|_| refused())?;
         if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
             return Err(refused());
@@ -32,12 +32,13 @@ impl Origin {
         Ok(origin)
     }
 
-    /// Whether a request to `uri` goes to this origin: a URI of a path only (as tonic's
-    /// generated clients make them, the channel adds the origin) does; an absolute one must
-    /// name this origin exactly.
-    pub(crate) fn admits(&self, uri: &Uri) -> bool {
+    /// Whether a request to `uri` goes to this origin: an absolute one must name this
+    /// origin exactly; a URI of a path only (as tonic's generated clients make them, the
+    /// channel adds its origin) only when the caller vouches for the inner service
+    /// (`trust_inner`).
+    pub(crate) fn admits(&self, uri: &Uri, trust_inner: bool) -> bool {
         if uri.scheme().is_none() && uri.authority().is_none() {
-            return true;
+            return trust_inner;
         }
         Origin::of(uri).is_some_and(|theirs| theirs == *self)
     }
@@ -109,15 +110,18 @@ mod tests {
     }
 
     #[test]
-    fn only_path_only_uris_and_the_same_origin_are_admitted() {
+    fn only_the_same_origin_and_trusted_path_only_uris_are_admitted() {
         let origin = Origin::parse("https://Payments.internal").unwrap();
         for same in [
-            "/pkg.Svc/Method",
             "https://payments.internal/x",
             "https://PAYMENTS.internal:443/x?y",
         ] {
-            assert!(origin.admits(&same.parse().unwrap()), "{same}");
+            assert!(origin.admits(&same.parse().unwrap(), false), "{same}");
+            assert!(origin.admits(&same.parse().unwrap(), true), "{same}");
         }
+        let path_only = "/pkg.Svc/Method".parse().unwrap();
+        assert!(!origin.admits(&path_only, false));
+        assert!(origin.admits(&path_only, true));
         for other in [
             "http://payments.internal/x",
             "https://payments.internal:8443/x",
@@ -125,7 +129,7 @@ mod tests {
             "https://payments.internal.evil.example/x",
             "payments.internal:443",
         ] {
-            assert!(!origin.admits(&other.parse().unwrap()), "{other}");
+            assert!(!origin.admits(&other.parse().unwrap(), true), "{other}");
         }
     }
 

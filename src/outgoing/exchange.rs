@@ -1,7 +1,7 @@
 //! RFC 8693 token exchange: the inbound user's token traded at the authorization server for
 //! one meant for the service called next, cached per subject token.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -66,8 +66,10 @@ impl TokenExchange {
         self
     }
 
-    /// How many subjects' tokens are kept; when full, expired ones go first, then the
-    /// oldest. Defaults to [`DEFAULT_EXCHANGE_CACHE`].
+    /// How many subjects' tokens are kept; when full, the oldest go, and expired ones are
+    /// swept out first once per `capacity` new subjects (so that making room costs a
+    /// constant amortized time, not a pass over the cache per new subject). Defaults to
+    /// [`DEFAULT_EXCHANGE_CACHE`].
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
@@ -85,10 +87,7 @@ impl TokenExchange {
                 endpoint: Arc::new(endpoint),
                 requested: Arc::from(self.requested_token_type.as_str()),
                 config: self,
-                cells: Mutex::new(Cells {
-                    map: HashMap::new(),
-                    next: 0,
-                }),
+                cells: Mutex::new(Cells::default()),
             }),
         })
     }
@@ -109,10 +108,44 @@ struct Inner {
     cells: Mutex<Cells>,
 }
 
+/// The kept cells by subject-token hash, and their keys oldest first.
+#[derive(Default)]
 struct Cells {
-    map: HashMap<[u8; 32], (Arc<TokenCell>, u64)>,
-    /// Counts insertions, to find the oldest entry.
-    next: u64,
+    map: HashMap<[u8; 32], Arc<TokenCell>>,
+    /// The keys of `map` in insertion order: always the same set as `map`'s.
+    order: VecDeque<[u8; 32]>,
+    /// Insertions since the last sweep of dead cells.
+    since_sweep: usize,
+}
+
+impl Cells {
+    /// Keeps `cell` for `key`, first making room below `capacity`: dead cells (by
+    /// `is_live`) are swept out when full and at least `capacity` insertions came since the
+    /// last sweep, so a sweep's pass over the map is paid once per `capacity` insertions;
+    /// then the oldest go.
+    fn insert(
+        &mut self,
+        key: [u8; 32],
+        cell: Arc<TokenCell>,
+        capacity: usize,
+        mut is_live: impl FnMut(&TokenCell) -> bool,
+    ) {
+        if self.map.len() >= capacity && self.since_sweep >= capacity {
+            self.since_sweep = 0;
+            self.map.retain(|_, cell| is_live(cell));
+            let map = &self.map;
+            self.order.retain(|key| map.contains_key(key));
+        }
+        while self.map.len() >= capacity {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&oldest);
+        }
+        self.since_sweep = self.since_sweep.saturating_add(1);
+        self.map.insert(key, cell);
+        self.order.push_back(key);
+    }
 }
 
 impl TokenExchanger {
@@ -157,7 +190,7 @@ impl TokenExchanger {
         lock(&self.inner.cells)
             .map
             .values()
-            .map(|(cell, _)| cell.fetches())
+            .map(|cell| cell.fetches())
             .sum()
     }
 
@@ -178,29 +211,16 @@ impl Inner {
             return Err(OutgoingError::InboundExpired);
         }
         let mut cells = lock(&self.cells);
-        if let Some((cell, _)) = cells.map.get(subject.hash()) {
+        if let Some(cell) = cells.map.get(subject.hash()) {
             return Ok(Arc::clone(cell));
         }
-        if cells.map.len() >= self.config.capacity {
-            cells.map.retain(|_, (cell, _)| cell.is_live(now));
-        }
-        while cells.map.len() >= self.config.capacity {
-            let oldest = cells
-                .map
-                .iter()
-                .min_by_key(|(_, (_, inserted))| *inserted)
-                .map(|(key, _)| *key);
-            match oldest {
-                Some(oldest) => cells.map.remove(&oldest),
-                None => break,
-            };
-        }
         let cell = TokenCell::new(Arc::clone(clock), not_after);
-        let inserted = cells.next;
-        cells.next = cells.next.wrapping_add(1);
-        cells
-            .map
-            .insert(*subject.hash(), (Arc::clone(&cell), inserted));
+        cells.insert(
+            *subject.hash(),
+            Arc::clone(&cell),
+            self.config.capacity,
+            |cell| cell.is_live(now),
+        );
         Ok(cell)
     }
 
@@ -263,4 +283,53 @@ impl fmt::Debug for TokenExchanger {
 /// The lock, even if a thread panicked holding it: the map stays consistent at every step.
 fn lock(mutex: &Mutex<Cells>) -> MutexGuard<'_, Cells> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::SystemClock;
+
+    fn key(n: usize) -> [u8; 32] {
+        let mut key = [0; 32];
+        key[..8].copy_from_slice(&n.to_le_bytes());
+        key
+    }
+
+    #[test]
+    fn making_room_costs_constant_amortized_time_and_the_oldest_go() {
+        let capacity = 100;
+        let inserts = 10_000;
+        let mut cells = Cells::default();
+        let mut checked = 0_usize;
+        for n in 0..inserts {
+            let cell = TokenCell::new(Arc::new(SystemClock), i64::MAX);
+            cells.insert(key(n), cell, capacity, |_| {
+                checked += 1;
+                true
+            });
+        }
+        // A sweep per insertion once full would check a million cells.
+        assert!(checked <= 2 * inserts, "{checked} liveness checks");
+        assert_eq!(cells.map.len(), capacity);
+        assert_eq!(cells.order.len(), capacity);
+        assert!((inserts - capacity..inserts).all(|n| cells.map.contains_key(&key(n))));
+    }
+
+    #[test]
+    fn dead_cells_are_swept_before_live_ones_go() {
+        let mut cells = Cells::default();
+        let first = TokenCell::new(Arc::new(SystemClock), i64::MAX);
+        cells.insert(key(0), Arc::clone(&first), 4, |_| true);
+        for n in 1..4 {
+            let cell = TokenCell::new(Arc::new(SystemClock), i64::MAX);
+            cells.insert(key(n), cell, 4, |_| true);
+        }
+        // Full after 4 insertions: the sweep runs, and only the first cell is dead.
+        let cell = TokenCell::new(Arc::new(SystemClock), i64::MAX);
+        cells.insert(key(4), cell, 4, |cell| !std::ptr::eq(cell, &*first));
+        assert!((1..=4).all(|n| cells.map.contains_key(&key(n))));
+        assert_eq!(cells.map.len(), 4);
+        assert_eq!(cells.order, (1..=4).map(key).collect::<VecDeque<_>>());
+    }
 }

@@ -55,11 +55,12 @@ impl Credentials {
 /// A tower layer putting credentials into the `Authorization` header of every outgoing
 /// request (replacing any there), for requests to one origin.
 ///
-/// A request whose URI is a path only (as tonic's generated clients send them to a
-/// `Channel`) goes to the configured origin; an absolute URI must name that origin exactly,
-/// or the request fails with [`OutgoingError::Destination`]. The origin itself must be
-/// `https://` or `http://` to a loopback host, so a token never travels in the clear beyond
-/// this machine. A request that cannot be given its credentials is not sent: the call fails
+/// A request's URI must name the configured origin exactly, or the request fails with
+/// [`OutgoingError::Destination`]; the origin itself must be `https://` or `http://` to a
+/// loopback host, so a token never travels in the clear beyond this machine. A URI of a
+/// path only (as tonic's generated clients send them to a `Channel`, which adds its own
+/// endpoint's origin) names no origin the layer can check: it is refused unless
+/// [`trust_inner_origin`](Self::trust_inner_origin) vouches for the inner service. A request that cannot be given its credentials is not sent: the call fails
 /// with the [`OutgoingError`] boxed into [`BoxError`].
 ///
 /// The inner service must be `Clone` (tonic's `Channel` and hyper-util's client are): a
@@ -69,10 +70,12 @@ pub struct OutgoingCredentialsLayer {
     config: Arc<Config>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Config {
     credentials: Credentials,
     origin: Origin,
+    /// Whether path-only URIs are sent, the inner service adding the origin.
+    trust_inner_origin: bool,
 }
 
 impl OutgoingCredentialsLayer {
@@ -87,8 +90,29 @@ impl OutgoingCredentialsLayer {
             config: Arc::new(Config {
                 credentials,
                 origin: Origin::parse(origin)?,
+                trust_inner_origin: false,
             }),
         })
+    }
+
+    /// Sends requests whose URI is a path only, trusting the inner service to send them to
+    /// the configured origin: for tonic's `Channel`, whose generated clients make such
+    /// requests and which sends every one to its `Endpoint`.
+    ///
+    /// # Security
+    ///
+    /// The layer cannot see where a path-only request goes: the inner service picks the
+    /// scheme and host (a `Channel` built for `http://payments.internal:50051` would carry
+    /// the token in the clear across the network). With this, you vouch that the inner
+    /// service connects only to the configured origin, over TLS or to loopback. Absolute
+    /// URIs are still checked against the origin. Defaults to refusing path-only requests
+    /// with [`OutgoingError::Destination`].
+    pub fn trust_inner_origin(self) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        config.trust_inner_origin = true;
+        OutgoingCredentialsLayer {
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -165,7 +189,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if !self.config.origin.admits(request.uri()) {
+        if !self
+            .config
+            .origin
+            .admits(request.uri(), self.config.trust_inner_origin)
+        {
             return ResponseFuture::failed(OutgoingError::Destination);
         }
         // Taken out: it has no business further down the stack.

@@ -13,11 +13,11 @@
 //! | behaviour | how |
 //! | --- | --- |
 //! | warm path | the cached token's prebuilt header, loaded without a lock |
-//! | renewal | in the last tenth of the token's life (5 to 60 s), in the background, one request at a time; requests keep using the current token |
+//! | renewal | in the last tenth of the token's life (5 to 60 s, counted from when it was asked for), in the background, one request at a time; requests keep using the current token; an exchanged token ending with its subject's `exp` is not renewed |
 //! | no usable token | callers wait for the one request in flight, up to [`DEFAULT_WAIT`] |
 //! | failures | back-off doubling from 1 s to 60 s, longer when `Retry-After` asks; the call fails, it is never sent without credentials |
 //! | token endpoint | `https://` (or `http://` to loopback), redirects never followed, answers bounded to [`MAX_TOKEN_RESPONSE_BYTES`] and read strictly |
-//! | destinations | the layer's one origin, `https://` or `http://` to loopback |
+//! | destinations | the layer's one origin, `https://` or `http://` to loopback; path-only URIs (tonic's) only with [`OutgoingCredentialsLayer::trust_inner_origin`] |
 //! | refused | DPoP-bound tokens, inbound (`DPoP` scheme, `cnf.jkt`) or issued (`token_type` `DPoP`) |
 //!
 //! Tokens are fetched on the tokio runtime the caller runs on, which needs its time driver
@@ -44,7 +44,9 @@
 //!     Credentials::client_credentials(source),
 //!     "https://payments.internal:8443",
 //! )?;
-//! // With tonic: `PaymentsClient::new(layer.layer(channel))`.
+//! // With tonic, whose `Channel` adds its endpoint's origin to path-only requests, once
+//! // you have checked the channel connects to that origin over TLS:
+//! // `PaymentsClient::new(layer.trust_inner_origin().layer(channel))`.
 //! # let _ = layer;
 //! // Plain HTTP to anything but loopback is refused when the layer is built.
 //! # let source = ClientCredentials::new("https://idp.example/token", ClientAuth::post("a", "b")).build()?;

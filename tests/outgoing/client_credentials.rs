@@ -108,6 +108,27 @@ async fn the_token_is_reused_then_renewed_before_it_expires() {
 }
 
 #[tokio::test]
+async fn the_tokens_life_counts_from_when_it_was_asked_for() {
+    let clock = ManualClock::new();
+    let endpoint = Endpoint::start(Answer::Held { lifetime: 100 }, &clock).await;
+    let source = credentials(endpoint.url(), &clock).build().unwrap();
+    let caller = tokio::spawn({
+        let source = source.clone();
+        async move { source.authorization_header().await }
+    });
+    eventually("the request", || endpoint.posts() == 1).await;
+    // The answer arrives 60 s after the request was sent; its `expires_in` (100 s) ran
+    // from about when it was sent.
+    clock.advance(60);
+    endpoint.open_gate();
+    let first = caller.await.unwrap().unwrap();
+    clock.advance(40);
+    let second = source.authorization_header().await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(endpoint.posts(), 2);
+}
+
+#[tokio::test]
 async fn a_failed_renewal_keeps_the_current_token_until_it_expires_then_fails() {
     let clock = ManualClock::new();
     let endpoint = Endpoint::start(Answer::bearer(100), &clock).await;

@@ -101,6 +101,23 @@ async fn nothing_is_used_past_the_subjects_expiry() {
 }
 
 #[tokio::test]
+async fn a_token_ending_with_its_subject_is_not_renewed_on_every_request() {
+    let clock = ManualClock::at(now());
+    let endpoint = Endpoint::start(Answer::bearer(300), &clock).await;
+    let exchanger = exchange(endpoint.url(), &clock).build().unwrap();
+    // The answer would live 300 s (a 30 s renewal margin); the subject has 30 s left, so the
+    // kept token ends with the subject and no renewal could give it longer.
+    let (alice, _) = inbound("alice", 30);
+    let first = exchanger.authorization_header(&alice).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(exchanger.authorization_header(&alice).await.unwrap(), first);
+        // A renewal would have been started (and counted) inside the call.
+        assert_eq!(exchanger.fetches(), 1);
+    }
+    assert_eq!(endpoint.posts(), 1);
+}
+
+#[tokio::test]
 async fn an_answer_of_another_token_type_is_refused() {
     let clock = ManualClock::at(now());
     let endpoint = Endpoint::start(Answer::bearer(300), &clock).await;

@@ -181,3 +181,22 @@ fn plain_http_beyond_loopback_is_refused_everywhere() {
         assert_eq!(refused.reason(), "invalid_origin", "{origin}");
     }
 }
+
+#[test]
+fn refusals_never_echo_credentials_in_a_url() {
+    let auth = || ClientAuth::basic("orders", "secret");
+    for url in [
+        "https://orders:hunter2@idp.example/token",
+        "http://orders:hunter2@idp.example/token",
+        "http://orders:hunter2@127.0.0.1/token",
+        "orders:hunter2@idp.example/token",
+    ] {
+        let refused = ClientCredentials::new(url, auth()).build().unwrap_err();
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        let refused = TokenExchange::new(url, auth()).build().unwrap_err();
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        let refused = OutgoingCredentialsLayer::new(Credentials::forward(), url).unwrap_err();
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        assert!(refused.to_string().contains("***@"), "{refused}");
+    }
+}

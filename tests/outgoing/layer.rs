@@ -94,7 +94,8 @@ async fn tonic_calls_carry_a_token_the_server_verifies() {
         Credentials::client_credentials(source.clone()),
         &format!("http://{addr}"),
     )
-    .unwrap();
+    .unwrap()
+    .trust_inner_origin();
     let mut client = HealthClient::new(layer.layer(channel.clone()));
     for _ in 0..20 {
         client.check(HealthCheckRequest::default()).await.unwrap();
@@ -121,7 +122,8 @@ async fn a_tonic_call_without_credentials_fails_and_never_reaches_the_server() {
         Credentials::client_credentials(source),
         &format!("http://{addr}"),
     )
-    .unwrap();
+    .unwrap()
+    .trust_inner_origin();
     let status = HealthClient::new(layer.layer(channel))
         .check(HealthCheckRequest::default())
         .await
@@ -130,6 +132,34 @@ async fn a_tonic_call_without_credentials_fails_and_never_reaches_the_server() {
     assert_eq!(status.code(), tonic::Code::Unknown, "{status:?}");
     assert!(status.message().contains("invalid_client"), "{status:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_path_only_request_is_refused_unless_the_inner_origin_is_trusted() {
+    let clock = ManualClock::at(now());
+    let endpoint = Endpoint::start(Answer::bearer(300), &clock).await;
+    let source = credentials(endpoint.url(), &clock).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (channel, addr) = serve_health(Arc::clone(&calls)).await;
+    // The channel, not the layer, decides where tonic's path-only requests go.
+    let layer = OutgoingCredentialsLayer::new(
+        Credentials::client_credentials(source),
+        &format!("http://{addr}"),
+    )
+    .unwrap();
+    let status = HealthClient::new(layer.layer(channel))
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unknown, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains(&OutgoingError::Destination.to_string()),
+        "{status:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(endpoint.posts(), 0);
 }
 
 type HyperClient = Client<HttpConnector, Empty<Bytes>>;

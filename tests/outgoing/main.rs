@@ -19,6 +19,7 @@ mod exchange;
 mod failures;
 mod forward;
 mod layer;
+mod proxy;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -90,14 +90,14 @@ pub(super) fn discovery_url(issuer: &str, allow_plain_http: bool) -> Result<Url,
 /// unless plain HTTP is allowed; no credentials in it (they would end up in logs).
 pub(crate) fn checked_url(raw: &str, allow_plain_http: bool) -> Result<Url, RemoteError> {
     let invalid = |why: &str| RemoteError::InvalidUrl {
-        url: raw.to_owned(),
+        url: redact_userinfo(raw),
         why: why.to_owned(),
     };
     let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_plain_http || is_loopback(&url) => {}
-        "http" => return Err(RemoteError::PlainHttp(raw.to_owned())),
+        "http" => return Err(RemoteError::PlainHttp(redact_userinfo(raw))),
         _ => return Err(invalid("the scheme must be https")),
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -107,6 +107,23 @@ pub(crate) fn checked_url(raw: &str, allow_plain_http: bool) -> Result<Url, Remo
         return Err(invalid("credentials in the URL"));
     }
     Ok(url)
+}
+
+/// `raw` as it may be shown in an error: a `user:password@` before the host becomes
+/// `***@`. The URL may not parse, so this reads the text: everything from the scheme's
+/// `://` (or the start) to the last `@` before any `?` or `#` goes; an `@` in a path hides
+/// that path too, which costs an error message some detail, never a secret.
+pub(crate) fn redact_userinfo(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |at| at.saturating_add(3));
+    let before_query = raw.find(['?', '#']).unwrap_or(raw.len());
+    let userinfo_end = raw
+        .get(..before_query)
+        .and_then(|head| head.rfind('@'))
+        .filter(|&at| at >= start);
+    match (userinfo_end, raw.get(..start)) {
+        (Some(at), Some(scheme)) => format!("{scheme}***{}", raw.get(at..).unwrap_or("")),
+        _ => raw.to_owned(),
+    }
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -127,6 +144,31 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn userinfo_never_reaches_a_refusal() {
+        for (raw, shown) in [
+            (
+                "https://u:secret@idp.example/t",
+                "https://***@idp.example/t",
+            ),
+            ("http://secret@idp.example", "http://***@idp.example"),
+            ("https://u:pa/ss@idp.example/t", "https://***@idp.example/t"),
+            ("u:secret@idp.example:443", "***@idp.example:443"),
+            ("https://u:s@cret@idp", "https://***@idp"),
+            ("https://idp.example/t?a=b@c", "https://idp.example/t?a=b@c"),
+            ("https://idp.example/t", "https://idp.example/t"),
+        ] {
+            assert_eq!(super::redact_userinfo(raw), shown, "{raw}");
+        }
+        for raw in [
+            "https://u:secret@idp.example/t",
+            "http://u:secret@idp.example",
+        ] {
+            let refused = super::checked_url(raw, false).unwrap_err().to_string();
+            assert!(!refused.contains("secret"), "{refused}");
+        }
+    }
+
     use super::*;
 
     #[test]

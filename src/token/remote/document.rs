@@ -32,7 +32,7 @@ impl DocumentEndpoint {
             Location::Jwks(url) => url,
             Location::Discovery(issuer) => {
                 return Err(RemoteError::InvalidUrl {
-                    url: issuer.clone(),
+                    url: super::discovery::redact_userinfo(issuer),
                     why:
                         "give the document's own URL (`RemoteJwks::url`), not an issuer to discover"
                             .into(),

@@ -54,11 +54,22 @@ pub(crate) struct HttpSettings<'a> {
 }
 
 /// [`client`] from its parts.
+///
+/// A client that may speak plain http (`https_only` false: a loopback endpoint, or one the
+/// configuration allowed) never goes through a proxy from the environment (`HTTP_PROXY`,
+/// `ALL_PROXY`): the proxy would read the request in the clear (a client secret, a token)
+/// and could answer it (forged keys). Through an https-only client a proxy only tunnels
+/// (`CONNECT`) to the server it must authenticate, so corporate proxies keep working.
 pub(crate) fn client_with(
     settings: &HttpSettings<'_>,
     https_only: bool,
 ) -> Result<Client, RemoteError> {
-    Client::builder()
+    let builder = if https_only {
+        Client::builder()
+    } else {
+        Client::builder().no_proxy()
+    };
+    builder
         .tls_backend_preconfigured(tls_config(settings.extra_roots)?)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
