@@ -44,8 +44,17 @@ fn since_epoch(seconds: i64) -> Duration {
 }
 
 fn new_ca() -> Ca {
+    new_spire_ca(None)
+}
+
+/// A CA; with `uri`, carrying it as a URI SAN as SPIRE's CAs carry `spiffe://<td>`.
+fn new_spire_ca(uri: Option<&str>) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = uri
+        .map(|uri| SanType::URI(uri.try_into().unwrap()))
+        .into_iter()
+        .collect();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let pem = params.self_signed(&key).unwrap().pem();
@@ -269,4 +278,45 @@ fn debug_output_never_shows_the_key() {
     let shown = format!("{:?}", update(&chain, &key, &[("example.org", &ca)]));
     assert!(shown.contains("<redacted>"));
     assert!(!shown.contains("PRIVATE"));
+}
+
+#[test]
+fn a_root_of_another_trust_domain_in_the_own_bundle_is_refused() {
+    let ca = new_spire_ca(Some("spiffe://example.org"));
+    let partner = new_spire_ca(Some("spiffe://partner.org"));
+    let t = now();
+    let (store, _) = store_at(t);
+    let (chain, key) = svid(&ca, "spiffe://example.org/orders", t - 1, t + 60);
+    let example = TrustDomain::new("example.org").unwrap();
+
+    // What spiffe-helper's `include_federated_domains` writes: both CAs in one bundle file.
+    let mixed = format!("{}{}", ca.pem, partner.pem);
+    let confused = X509Update::from_pem(chain.as_bytes(), key.as_bytes())
+        .unwrap()
+        .with_bundle_pem(example.clone(), mixed.as_bytes())
+        .unwrap();
+    let error = store.update(confused).unwrap_err();
+    assert_eq!(error.reason(), "invalid_bundle", "{error}");
+    assert!(error.to_string().contains("partner.org"), "{error}");
+    assert!(store.current().is_none());
+
+    let invalid = new_spire_ca(Some("spiffe://Example.org"));
+    let mixed = format!("{}{}", ca.pem, invalid.pem);
+    let unreadable = X509Update::from_pem(chain.as_bytes(), key.as_bytes())
+        .unwrap()
+        .with_bundle_pem(example, mixed.as_bytes())
+        .unwrap();
+    assert_eq!(
+        store.update(unreadable).unwrap_err().reason(),
+        "invalid_bundle"
+    );
+
+    // The same roots, each in its own trust domain's bundle, are taken.
+    let separate = update(
+        &chain,
+        &key,
+        &[("example.org", &ca), ("partner.org", &partner)],
+    );
+    let svid = store.update(separate).unwrap();
+    assert_eq!(svid.trust_domains().count(), 2);
 }
