@@ -320,3 +320,36 @@ fn a_root_of_another_trust_domain_in_the_own_bundle_is_refused() {
     let svid = store.update(separate).unwrap();
     assert_eq!(svid.trust_domains().count(), 2);
 }
+
+#[test]
+fn the_calling_side_refuses_an_authorizer_that_accepts_any_server() {
+    use crate::peer::Authorizer;
+    let (store, _) = store_at(now());
+    let example = TrustDomain::new("example.org").unwrap();
+    let orders = || Authorizer::id("spiffe://example.org/orders".parse().unwrap());
+    let unrestricted = [
+        Authorizer::any(),
+        Authorizer::any().or(orders()),
+        orders().or(Authorizer::any()),
+        Authorizer::any().and(Authorizer::any()),
+    ];
+    for authorizer in unrestricted {
+        let error = super::svid_client_config(&store, authorizer.clone()).unwrap_err();
+        assert_eq!(error.reason(), "unrestricted_server", "{authorizer:?}");
+        #[cfg(feature = "tonic")]
+        assert_eq!(
+            super::SvidConnector::new(&store, authorizer)
+                .unwrap_err()
+                .reason(),
+            "unrestricted_server"
+        );
+    }
+    let restricted = [
+        orders(),
+        Authorizer::member_of(example.clone()),
+        Authorizer::any().and(Authorizer::member_of(example)),
+    ];
+    for authorizer in restricted {
+        assert!(super::svid_client_config(&store, authorizer).is_ok());
+    }
+}
