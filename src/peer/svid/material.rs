@@ -55,7 +55,10 @@ impl Svid {
         &self.identity
     }
 
-    /// When the leaf certificate expires, in seconds since the Unix epoch.
+    /// When the SVID stops being usable, in seconds since the Unix epoch: the earliest
+    /// expiry of the leaf and the intermediates it was delivered with. A leaf that outlives
+    /// its intermediate no longer chains once the intermediate has expired, so it is not
+    /// served past that point.
     pub fn not_after(&self) -> i64 {
         self.not_after
     }
@@ -70,7 +73,8 @@ impl Svid {
         self.bundles.keys()
     }
 
-    /// Whether the leaf is still valid at `now` (seconds since the Unix epoch).
+    /// Whether the SVID is still valid at `now` (seconds since the Unix epoch): before
+    /// [`not_after`](Self::not_after).
     pub fn is_valid_at(&self, now: i64) -> bool {
         now < self.not_after
     }
@@ -115,7 +119,14 @@ impl Svid {
             super::super::error::PeerError::NoUriSan,
         ))?;
         let not_before = identity.not_before().map_or(i64::MAX, unix_seconds);
-        let not_after = identity.not_after().map_or(i64::MIN, unix_seconds);
+        let leaf_not_after = identity.not_after().map_or(i64::MIN, unix_seconds);
+        let not_after = chain
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .try_fold(leaf_not_after, |earliest, der| {
+                certificate_not_after(der).map(|t| earliest.min(t))
+            })?;
         if now < not_before {
             return Err(SvidUpdateError::NotYetValid);
         }
@@ -288,6 +299,16 @@ fn check_root_trust_domain(
         }
     }
     Ok(())
+}
+
+/// When an intermediate of the delivered chain expires, in seconds since the Unix epoch.
+fn certificate_not_after(der: &CertificateDer<'_>) -> Result<i64, SvidUpdateError> {
+    match x509_parser::parse_x509_certificate(der.as_ref()) {
+        Ok(([], cert)) => Ok(cert.validity().not_after.timestamp()),
+        _ => Err(SvidUpdateError::Chain(
+            super::super::error::PeerError::MalformedCertificate,
+        )),
+    }
 }
 
 fn unix_seconds(time: std::time::SystemTime) -> i64 {

@@ -353,3 +353,36 @@ fn the_calling_side_refuses_an_authorizer_that_accepts_any_server() {
         assert!(super::svid_client_config(&store, authorizer).is_ok());
     }
 }
+
+#[test]
+fn a_leaf_that_outlives_its_intermediate_expires_with_it() {
+    let root = new_ca();
+    let t = now();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(t - 10);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(t + 30);
+    let pem = params
+        .signed_by(&key, &Issuer::from_params(&root.params, &root.key))
+        .unwrap()
+        .pem();
+    let intermediate = Ca { params, key, pem };
+    let (leaf, leaf_key) = svid(&intermediate, "spiffe://example.org/orders", t - 1, t + 60);
+    let chain = format!("{leaf}{}", intermediate.pem);
+
+    let (store, clock) = store_at(t);
+    let svid = store
+        .update(update(&chain, &leaf_key, &[("example.org", &root)]))
+        .unwrap();
+    assert_eq!(svid.not_after(), t + 30);
+    assert_eq!(store.status().not_after(), Some(t + 30));
+    assert!(store.valid_now().is_some());
+
+    // Past the intermediate's expiry, before the leaf's.
+    clock.0.store(t + 45, Ordering::SeqCst);
+    assert!(!svid.is_valid_at(t + 45));
+    assert!(store.valid_now().is_none());
+    assert_eq!(store.status().health(), SvidHealth::Expired);
+}
