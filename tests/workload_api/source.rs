@@ -463,6 +463,22 @@ fn endpoints_other_than_unix_and_tcp_addresses_are_refused() {
     }
     assert!(WorkloadApiSource::new("unix:///run/spire/agent.sock").is_ok());
     assert!(WorkloadApiSource::new("tcp://127.0.0.1:8081").is_ok());
+    assert!(WorkloadApiSource::new("tcp://127.0.0.2:8081").is_ok());
+    assert!(WorkloadApiSource::new("tcp://[::1]:8081").is_ok());
+}
+
+/// Plaintext gRPC carries the SVID's private key: TCP stays on the host.
+#[test]
+fn tcp_endpoints_off_the_loopback_are_refused() {
+    for endpoint in [
+        "tcp://10.0.0.7:8081",
+        "tcp://0.0.0.0:8081",
+        "tcp://[2001:db8::1]:8081",
+        "tcp://[::]:8081",
+    ] {
+        let error = WorkloadApiSource::new(endpoint).unwrap_err();
+        assert_eq!(error.reason(), "non_loopback_endpoint", "{endpoint}");
+    }
 }
 
 /// The server itself refuses a request without `workload.spiffe.io: true`, so the first

@@ -105,16 +105,27 @@ pub struct WorkloadApiSource {
 
 impl WorkloadApiSource {
     /// A source for the Workload API at `endpoint`: `unix:///absolute/path` (or
-    /// `unix:/absolute/path`) or `tcp://IP:port`.
+    /// `unix:/absolute/path`) or `tcp://IP:port` with a loopback IP.
+    ///
+    /// The Workload API speaks plaintext gRPC: the stream carries the SVID's private key,
+    /// and whoever can answer in the agent's place sets the trust bundles. Over TCP only a
+    /// loopback address keeps both on the host.
     ///
     /// # Errors
     ///
-    /// [`WorkloadApiError::InvalidEndpoint`] when `endpoint` is not such an address.
+    /// [`WorkloadApiError::InvalidEndpoint`] when `endpoint` is not such an address;
+    /// [`WorkloadApiError::NonLoopbackTcp`] for a `tcp://` address whose IP is not a
+    /// loopback address.
     pub fn new(endpoint: &str) -> Result<Self, WorkloadApiError> {
         let parsed = Endpoint::parse(endpoint).map_err(|e| WorkloadApiError::InvalidEndpoint {
             endpoint: endpoint.to_owned(),
             detail: e.to_string(),
         })?;
+        if matches!(&parsed, Endpoint::Tcp { host, .. } if !host.is_loopback()) {
+            return Err(WorkloadApiError::NonLoopbackTcp {
+                endpoint: endpoint.to_owned(),
+            });
+        }
         Ok(Self {
             endpoint: parsed,
             address: endpoint.to_owned(),
