@@ -36,9 +36,10 @@ pub enum WorkloadApiError {
         /// The endpoint as given.
         endpoint: String,
     },
-    /// The Workload API answered `InvalidArgument` or `Unimplemented`. The specification
-    /// says not to retry either (the request or the server is wrong, and asking again will
-    /// not change that), so the source stopped.
+    /// The Workload API answered `InvalidArgument`, or `Unimplemented` before the first
+    /// delivery. The specification says not to retry either (the request or the server is
+    /// wrong, and asking again will not change that), so the source stopped. `Unimplemented`
+    /// from an agent that delivered before is retried instead, at the longest back-off.
     #[error("the Workload API refused the request with {code}, not retried: {message}")]
     Refused {
         /// The gRPC status: `invalid_argument` or `unimplemented`.

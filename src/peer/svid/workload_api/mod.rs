@@ -14,7 +14,8 @@
 //! Failures are retried as the SPIFFE Workload Endpoint specification says: a missing
 //! socket, `Unavailable`, `PermissionDenied` or a broken stream after an exponential back-off
 //! with jitter (between [`DEFAULT_MIN_BACKOFF`] and [`DEFAULT_MAX_BACKOFF`] unless
-//! configured), while `InvalidArgument` and `Unimplemented` stop the source. Every failure
+//! configured), while `InvalidArgument` stops the source, and so does `Unimplemented` before
+//! the first delivery (afterwards it is retried at the longest back-off). Every failure
 //! is reported through the store's [`status`](SvidStore::status) (health `Failing`) and
 //! `tracing`; the last good material keeps being served until it expires.
 //!
@@ -56,7 +57,7 @@
 //! of SVIDs and bundles are the spiffe crate's `WorkloadApiClient`. Its `X509Source` is not
 //! used: it drops a delivery equal to the one before (so a store marked failing by a broken
 //! stream would stay so after the reconnect), tells an observer of failures only their kind,
-//! retries `InvalidArgument` and `Unimplemented` once it has started, and keeps a second copy
+//! retries `InvalidArgument` once it has started, and keeps a second copy
 //! of the material with rules of its own. spiffe-rustls is not used either: it builds on
 //! `X509Source` alone (no other source could feed it) and on rustls's process-wide default
 //! crypto provider, where meshguard chooses ring explicitly.
@@ -170,7 +171,8 @@ impl WorkloadApiSource {
 
     /// The bounds of the reconnect back-off: the first delay is about `min`, each failed
     /// attempt doubles it up to `max`, each delay is drawn at random from the upper half of
-    /// its step, and a connection that delivered resets it to `min`. `min` is raised to
+    /// its step, and a connection that delivered and stayed up for at least `max` resets it
+    /// to `min`. `min` is raised to
     /// [`MIN_BACKOFF_FLOOR`] and `max` to `min` when lower.
     ///
     /// Defaults to [`DEFAULT_MIN_BACKOFF`] and [`DEFAULT_MAX_BACKOFF`].
@@ -194,7 +196,7 @@ impl WorkloadApiSource {
     ///
     /// [`WorkloadApiError::NoRuntime`] when not called on a tokio runtime;
     /// [`WorkloadApiError::Refused`] when the Workload API answers `InvalidArgument` or
-    /// `Unimplemented`; [`WorkloadApiError::StartTimeout`] when no delivery was taken within
+    /// `Unimplemented` before the first delivery; [`WorkloadApiError::StartTimeout`] when no delivery was taken within
     /// the start timeout (the agent unreachable, no identity issued yet, or every delivery
     /// refused by the store), with the last failure. The task is stopped in both cases.
     pub async fn start(self, store: SvidStore) -> Result<WorkloadApiWatcher, WorkloadApiError> {
