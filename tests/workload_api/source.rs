@@ -586,3 +586,20 @@ async fn a_stream_that_ends_after_each_delivery_does_not_reset_the_backoff() {
     assert!(connections <= 7, "{connections} connections in a second");
     assert!(store.status().generation() >= 2);
 }
+
+/// A stream that stays open but sends no rotation is taken for stuck once three quarters of
+/// the SVID's validity have passed: the source reports it and connects again (and the agent
+/// sends its current delivery on the new stream).
+#[tokio::test]
+async fn a_stream_silent_for_most_of_the_svid_lifetime_is_replaced() {
+    let ca = Ca::new("example.org");
+    let server = TestWorkloadApi::start();
+    server.push(Delivery::new().svid(&ca, ORDERS, 4).build());
+    let store = SvidStore::new();
+    let _watcher = source(&server).start(store.clone()).await.unwrap();
+    assert_eq!(with_header(&server), 1);
+
+    eventually("a new connection", || with_header(&server) >= 2).await;
+    assert!(store.status().failures() >= 1);
+    eventually("the delivery on it", || store.status().generation() >= 2).await;
+}

@@ -15,7 +15,9 @@
 //! socket, `Unavailable`, `PermissionDenied` or a broken stream after an exponential back-off
 //! with jitter (between [`DEFAULT_MIN_BACKOFF`] and [`DEFAULT_MAX_BACKOFF`] unless
 //! configured), while `InvalidArgument` stops the source, and so does `Unimplemented` before
-//! the first delivery (afterwards it is retried at the longest back-off). Every failure
+//! the first delivery (afterwards it is retried at the longest back-off). A stream that
+//! sends no new SVID for three quarters of the validity the current one had left when it
+//! was taken counts as failed and is replaced by a new connection. Every failure
 //! is reported through the store's [`status`](SvidStore::status) (health `Failing`) and
 //! `tracing`; the last good material keeps being served until it expires.
 //!

@@ -11,7 +11,10 @@
 //! attesting, a broken or ended stream) is retried after an exponential, jittered and
 //! bounded back-off. The back-off restarts from its minimum only after a connection that
 //! delivered stayed up for the longest back-off: an agent that sends one delivery and
-//! closes each stream is not reconnected to in a tight loop. A delivery the store refuses leaves the stream open (the agent sends
+//! closes each stream is not reconnected to in a tight loop. A stream that stays open but
+//! sends no new SVID for three quarters of what the current one had left when it was taken
+//! is reported as failing and replaced by a new connection (an agent stuck on it would
+//! otherwise let the SVID expire silently). A delivery the store refuses leaves the stream open (the agent sends
 //! the next rotation on it); one the spiffe crate cannot parse ends the connection like a
 //! broken stream, and the agent sends its current delivery again on the next one.
 
@@ -114,9 +117,30 @@ impl Task {
         };
         tracing::debug!("workload api: FetchX509SVID stream open");
         let mut took_one = false;
+        let mut quiet_until = self.quiet_deadline();
         loop {
-            match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
-                Some(Ok(context)) => took_one |= self.deliver(&context),
+            let next = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx));
+            let item = match quiet_until {
+                Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        self.failed(
+                            "no delivery from the Workload API for three quarters of the SVID's \
+                             remaining lifetime: reconnecting"
+                                .to_owned(),
+                        );
+                        return Ended::Retry { took_one };
+                    }
+                },
+                None => next.await,
+            };
+            match item {
+                Some(Ok(context)) => {
+                    if self.deliver(&context) {
+                        took_one = true;
+                        quiet_until = self.quiet_deadline();
+                    }
+                }
                 // An RPC status ends the stream; so does a delivery the spiffe crate cannot
                 // parse, rather than reading on: after refusing a message over the size limit,
                 // tonic's stream goes on to read the rest of that message as further
@@ -128,6 +152,19 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// When a stream that has sent nothing new is taken for stuck: three quarters of the
+    /// validity the current SVID had left (SPIRE rotates at half the lifetime, so a healthy
+    /// agent has sent the next one by then). `None` without material, or for a deadline
+    /// beyond what `Instant` can hold.
+    fn quiet_deadline(&self) -> Option<Instant> {
+        let svid = self.store.current()?;
+        let left = svid
+            .not_after()
+            .saturating_sub(self.store.clock().unix_seconds());
+        let seconds = u64::try_from(left).unwrap_or(0).saturating_mul(3) / 4;
+        Instant::now().checked_add(Duration::from_secs(seconds))
     }
 
     /// Hands one delivery to the store; whether it was taken.
