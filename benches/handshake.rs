@@ -112,7 +112,13 @@ fn handshakes(c: &mut Criterion) {
     let ca = ca();
     let server_store = store(&ca, "spiffe://example.org/orders");
     let client_store = store(&ca, "spiffe://example.org/cart");
-    let client = Arc::new(svid_client_config(&client_store, Authorizer::any()).unwrap());
+    let client = Arc::new(
+        svid_client_config(
+            &client_store,
+            Authorizer::id("spiffe://example.org/orders".parse().unwrap()),
+        )
+        .unwrap(),
+    );
     let (chain, key) = svid(&ca, "spiffe://example.org/orders");
     let roots = ClientRoots::spiffe()
         .with_bundle_pem("example.org".parse().unwrap(), ca.pem.as_bytes())

@@ -172,6 +172,18 @@ impl Authorizer {
         }
     }
 
+    /// Whether this accepts every SPIFFE ID: [`any`](Self::any), alone or as a branch of
+    /// [`or`](Self::or), or on both sides of [`and`](Self::and). The calling side refuses
+    /// it, where it would let any trusted workload pose as the server.
+    pub(crate) fn is_unrestricted(&self) -> bool {
+        match &self.rule {
+            Rule::Any => true,
+            Rule::OneOf(_) | Rule::MemberOf(_) | Rule::PathPrefix { .. } => false,
+            Rule::All(all) => all.iter().all(Self::is_unrestricted),
+            Rule::AnyOf(any) => any.iter().any(Self::is_unrestricted),
+        }
+    }
+
     fn accepts(&self, id: &SpiffeId) -> bool {
         match &self.rule {
             Rule::Any => true,

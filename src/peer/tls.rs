@@ -51,6 +51,11 @@ pub enum TlsConfigError {
     /// rustls refused a certificate, key or root.
     #[error("rustls: {0}")]
     Rustls(String),
+    /// The calling side was given an authorizer that accepts any SPIFFE ID
+    /// ([`Authorizer::any`](super::Authorizer::any)): every workload of every trusted trust
+    /// domain could pose as the server and receive what the client sends.
+    #[error("the calling side needs an authorizer that names the servers it may reach")]
+    UnrestrictedServer,
 }
 
 impl TlsConfigError {
@@ -63,6 +68,7 @@ impl TlsConfigError {
             Self::NoRoots => "no_roots",
             Self::MixedRoots => "mixed_roots",
             Self::Rustls(_) => "rustls",
+            Self::UnrestrictedServer => "unrestricted_server",
         }
     }
 }

@@ -41,6 +41,16 @@ impl Ca {
         Self { params, key, cert }
     }
 
+    /// A self-signed root CA without the `spiffe://<td>` URI SAN, as CAs not made by SPIRE
+    /// are: nothing in it tells which trust domain's bundle it belongs in.
+    pub fn unnamed(trust_domain: &str) -> Self {
+        let mut params = ca_params(trust_domain);
+        params.subject_alt_names.clear();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Self { params, key, cert }
+    }
+
     /// An intermediate CA signed by this one.
     pub fn intermediate(&self, trust_domain: &str) -> Self {
         let params = ca_params(trust_domain);

@@ -73,7 +73,8 @@ async fn expired_material_is_never_served_while_established_connections_carry_on
     let client = store_with(&ca, CLIENT_ID, 60, &[("example.org", &[&ca])]);
     let config = Arc::new(svid_server_config(&server, Authorizer::any()).unwrap());
     let (addr, _) = serve_axum(config).await;
-    let tls = Arc::new(svid_client_config(&client, Authorizer::any()).unwrap());
+    let tls =
+        Arc::new(svid_client_config(&client, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
     let (mut established, _, _) = connect(addr, Arc::clone(&tls)).await.unwrap();
     get_root(&mut established).await.unwrap();
 
@@ -119,7 +120,8 @@ async fn a_bad_delivery_keeps_the_last_good_material_under_traffic() {
     let good = server.current().unwrap();
     let config = Arc::new(svid_server_config(&server, Authorizer::any()).unwrap());
     let (addr, _) = serve_axum(config).await;
-    let tls = Arc::new(svid_client_config(&client, Authorizer::any()).unwrap());
+    let tls =
+        Arc::new(svid_client_config(&client, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
 
     let fresh = short_svid(&ca, SERVER_ID, 60);
     let other = short_svid(&ca, SERVER_ID, 60);
@@ -178,8 +180,10 @@ async fn a_trust_domain_dropped_from_the_bundles_is_refused_from_the_next_handsh
     let local = store_with(&ca, CLIENT_ID, 60, &[("example.org", &[&ca])]);
     let partner_id = "spiffe://partner.test/billing";
     let partner = store_with(&partner_ca, partner_id, 60, federated);
-    let local_tls = Arc::new(svid_client_config(&local, Authorizer::any()).unwrap());
-    let partner_tls = Arc::new(svid_client_config(&partner, Authorizer::any()).unwrap());
+    let local_tls =
+        Arc::new(svid_client_config(&local, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
+    let partner_tls =
+        Arc::new(svid_client_config(&partner, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
     let (body, _) = raw_get(addr, Arc::clone(&partner_tls)).await.unwrap();
     assert!(body.starts_with(partner_id));
 
@@ -246,9 +250,10 @@ async fn the_calling_side_refuses_a_server_its_authorizer_refuses() {
 #[tokio::test]
 async fn the_calling_side_verifies_a_server_only_against_its_own_trust_domains_bundle() {
     let ca = Ca::new("example.org");
-    let partner_ca = Ca::new("partner.test");
     // A server claiming an example.org ID with a chain to partner.test's root: its store
-    // was (wrongly) given partner.test's root as example.org's bundle.
+    // was (wrongly) given partner.test's root as example.org's bundle, which it cannot
+    // refuse for a root without a `spiffe://partner.test` URI SAN.
+    let partner_ca = Ca::unnamed("partner.test");
     let impostor = SvidStore::new();
     impostor
         .update(delivery(
@@ -270,7 +275,8 @@ async fn the_calling_side_verifies_a_server_only_against_its_own_trust_domains_b
         60,
         &[("partner.test", &[&partner_ca]), ("example.org", &[&ca])],
     );
-    let tls = Arc::new(svid_client_config(&client, Authorizer::any()).unwrap());
+    let tls =
+        Arc::new(svid_client_config(&client, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
     let error = raw_get(addr, tls).await.unwrap_err();
     assert!(
         matches!(
@@ -294,12 +300,15 @@ async fn the_server_authorizer_refuses_other_workloads_in_the_handshake() {
     let (addr, served) = serve_axum(config).await;
 
     let intruder = store_with(&ca, "spiffe://example.org/ns/shop/sa/intruder", 60, bundle);
-    let tls = Arc::new(svid_client_config(&intruder, Authorizer::any()).unwrap());
+    let tls = Arc::new(
+        svid_client_config(&intruder, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap(),
+    );
     assert!(raw_get(addr, tls).await.is_err());
     assert_eq!(served.load(Ordering::SeqCst), 0);
 
     let cart = store_with(&ca, CLIENT_ID, 60, bundle);
-    let tls = Arc::new(svid_client_config(&cart, Authorizer::any()).unwrap());
+    let tls =
+        Arc::new(svid_client_config(&cart, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap());
     raw_get(addr, tls).await.unwrap();
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }

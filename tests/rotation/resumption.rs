@@ -123,7 +123,9 @@ async fn the_calling_side_never_resumes_even_where_the_server_would() {
             "{version:?}"
         );
         // ...and never the rotating client config.
-        let config = Arc::new(svid_client_config(&client, Authorizer::any()).unwrap());
+        let config = Arc::new(
+            svid_client_config(&client, Authorizer::id(SERVER_ID.parse().unwrap())).unwrap(),
+        );
         for _ in 0..3 {
             assert_eq!(
                 handshake_kind(addr, Arc::clone(&config)).await,

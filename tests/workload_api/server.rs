@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -68,6 +68,8 @@ pub const FETCH_X509_SVID: &str = "/SpiffeWorkloadAPI/FetchX509SVID";
 pub struct State {
     delivery: watch::Sender<Option<X509SvidResponse>>,
     refuse_with: Mutex<Option<Code>>,
+    /// Each stream ends after its first delivery, as a misbehaving agent's would.
+    end_after_first: AtomicBool,
     /// Requests that carried `workload.spiffe.io: true`.
     pub with_header: AtomicUsize,
     /// Requests refused for want of it.
@@ -98,6 +100,7 @@ impl TestWorkloadApi {
             state: Arc::new(State {
                 delivery: watch::Sender::new(None),
                 refuse_with: Mutex::new(None),
+                end_after_first: AtomicBool::new(false),
                 with_header: AtomicUsize::new(0),
                 without_header: AtomicUsize::new(0),
                 open_streams: AtomicUsize::new(0),
@@ -126,6 +129,16 @@ impl TestWorkloadApi {
     /// Answers every later request with `code` instead of a stream.
     pub fn refuse_with(&self, code: Code) {
         *self.state.refuse_with.lock().unwrap() = Some(code);
+    }
+
+    /// Answers later requests with a stream again (after [`refuse_with`](Self::refuse_with)).
+    pub fn accept_again(&self) {
+        *self.state.refuse_with.lock().unwrap() = None;
+    }
+
+    /// Ends every stream opened later once it has sent its first delivery.
+    pub fn end_streams_after_first_delivery(&self) {
+        self.state.end_after_first.store(true, Ordering::SeqCst);
     }
 
     /// Stops the server as a crash would: its runtime goes, with every connection.
@@ -230,7 +243,12 @@ impl ServerStreamingService<X509SvidRequest> for FetchX509Svid {
                     let _open = &open;
                     delivery.map(Ok)
                 });
-            Ok(tonic::Response::new(Box::pin(deliveries) as Deliveries))
+            let deliveries: Deliveries = if state.end_after_first.load(Ordering::SeqCst) {
+                Box::pin(deliveries.take(1))
+            } else {
+                Box::pin(deliveries)
+            };
+            Ok(tonic::Response::new(deliveries))
         })
     }
 }

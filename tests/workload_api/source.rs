@@ -380,7 +380,7 @@ async fn a_refusal_after_start_stops_the_watcher_and_says_why() {
     let watcher = source(&server).start(store.clone()).await.unwrap();
     assert!(watcher.stopped_by().is_none());
 
-    server.refuse_with(Code::Unimplemented);
+    server.refuse_with(Code::InvalidArgument);
     server.restart();
     eventually("the watcher to stop", || !watcher.is_running()).await;
     assert_eq!(
@@ -463,6 +463,22 @@ fn endpoints_other_than_unix_and_tcp_addresses_are_refused() {
     }
     assert!(WorkloadApiSource::new("unix:///run/spire/agent.sock").is_ok());
     assert!(WorkloadApiSource::new("tcp://127.0.0.1:8081").is_ok());
+    assert!(WorkloadApiSource::new("tcp://127.0.0.2:8081").is_ok());
+    assert!(WorkloadApiSource::new("tcp://[::1]:8081").is_ok());
+}
+
+/// Plaintext gRPC carries the SVID's private key: TCP stays on the host.
+#[test]
+fn tcp_endpoints_off_the_loopback_are_refused() {
+    for endpoint in [
+        "tcp://10.0.0.7:8081",
+        "tcp://0.0.0.0:8081",
+        "tcp://[2001:db8::1]:8081",
+        "tcp://[::]:8081",
+    ] {
+        let error = WorkloadApiSource::new(endpoint).unwrap_err();
+        assert_eq!(error.reason(), "non_loopback_endpoint", "{endpoint}");
+    }
 }
 
 /// The server itself refuses a request without `workload.spiffe.io: true`, so the first
@@ -515,4 +531,75 @@ fn start_outside_a_tokio_runtime_is_an_error_not_a_panic() {
         Poll::Ready(Ok(_)) => panic!("started without a runtime"),
         Poll::Pending => panic!("waited without a runtime"),
     }
+}
+
+/// An agent that served the workload and now answers `Unimplemented` (being upgraded, say)
+/// is asked again, slowly, and its next delivery is taken.
+#[tokio::test]
+async fn unimplemented_after_start_is_retried_until_the_agent_delivers_again() {
+    let ca = Ca::new("example.org");
+    let mut server = TestWorkloadApi::start();
+    server.push(Delivery::new().svid(&ca, ORDERS, 60).build());
+    let store = SvidStore::new();
+    let watcher = source(&server).start(store.clone()).await.unwrap();
+
+    server.refuse_with(Code::Unimplemented);
+    server.restart();
+    eventually("two refused requests", || with_header(&server) >= 3).await;
+    assert!(watcher.is_running());
+    assert!(watcher.stopped_by().is_none());
+    assert_eq!(store.status().health(), SvidHealth::Failing);
+
+    server.accept_again();
+    server.push(Delivery::new().svid(&ca, ORDERS, 60).build());
+    eventually("the delivery after the refusals", || {
+        store.status().generation() == 2
+    })
+    .await;
+    assert_eq!(store.status().health(), SvidHealth::Current);
+}
+
+/// An agent that closes each stream after one delivery: every connection delivers, yet the
+/// back-off keeps growing (it restarts only after a connection that stayed up), so the
+/// source connects a bounded number of times in a second, where a reset after each delivery
+/// would reconnect every 10-20 ms.
+#[tokio::test]
+async fn a_stream_that_ends_after_each_delivery_does_not_reset_the_backoff() {
+    let ca = Ca::new("example.org");
+    let server = TestWorkloadApi::start();
+    server.end_streams_after_first_delivery();
+    server.push(Delivery::new().svid(&ca, ORDERS, 60).build());
+    let store = SvidStore::new();
+    let _watcher = WorkloadApiSource::new(&server.endpoint())
+        .unwrap()
+        .start_timeout(PATIENCE)
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_secs(2))
+        .start(store.clone())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The shortest delays of a growing back-off add up to 10, 30, 70, 150, 310, 630 and
+    // 1,270 ms: at most six reconnects after the first connection within the second.
+    let connections = with_header(&server);
+    assert!(connections >= 2, "the source reconnected ({connections})");
+    assert!(connections <= 7, "{connections} connections in a second");
+    assert!(store.status().generation() >= 2);
+}
+
+/// A stream that stays open but sends no rotation is taken for stuck once three quarters of
+/// the SVID's validity have passed: the source reports it and connects again (and the agent
+/// sends its current delivery on the new stream).
+#[tokio::test]
+async fn a_stream_silent_for_most_of_the_svid_lifetime_is_replaced() {
+    let ca = Ca::new("example.org");
+    let server = TestWorkloadApi::start();
+    server.push(Delivery::new().svid(&ca, ORDERS, 4).build());
+    let store = SvidStore::new();
+    let _watcher = source(&server).start(store.clone()).await.unwrap();
+    assert_eq!(with_header(&server), 1);
+
+    eventually("a new connection", || with_header(&server) >= 2).await;
+    assert!(store.status().failures() >= 1);
+    eventually("the delivery on it", || store.status().generation() >= 2).await;
 }

@@ -29,7 +29,10 @@ use super::store::SvidStore;
 ///
 /// - The server name the client dials is not checked: SPIFFE authorizes servers by their
 ///   ID, which `authorizer` decides on. The name still goes out as SNI when it is a DNS
-///   name.
+///   name. So `authorizer` is the only check of who the server is: name the server's ID
+///   ([`Authorizer::id`], [`Authorizer::one_of`]) or a path prefix. With
+///   [`Authorizer::member_of`] every workload of that trust domain is a valid server for
+///   every call; [`Authorizer::any`] is refused.
 /// - The SVID presented is [`SvidStore::valid_now`]: once it has expired and nothing
 ///   replaced it, no certificate is sent and the server refuses the handshake.
 /// - Sessions are never resumed: a resumed session skips the server's certificate, so a
@@ -42,6 +45,7 @@ use super::store::SvidStore;
 ///
 /// # Errors
 ///
+/// [`TlsConfigError::UnrestrictedServer`] when `authorizer` accepts any SPIFFE ID;
 /// [`TlsConfigError::Rustls`] when rustls refuses the protocol versions of the provider
 /// (not with the ring provider the store uses).
 ///
@@ -64,6 +68,9 @@ pub fn svid_client_config(
     store: &SvidStore,
     authorizer: Authorizer,
 ) -> Result<ClientConfig, TlsConfigError> {
+    if authorizer.is_unrestricted() {
+        return Err(TlsConfigError::UnrestrictedServer);
+    }
     let provider = Arc::clone(store.provider());
     let verifier = Arc::new(SvidServerVerifier {
         store: store.clone(),

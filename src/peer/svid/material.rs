@@ -11,8 +11,9 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
+use x509_parser::extensions::GeneralName;
 
-use super::super::identity::{MAX_CHAIN_LEN, PeerIdentity};
+use super::super::identity::{MAX_CHAIN_LEN, PeerIdentity, has_spiffe_scheme};
 use super::super::spiffe::{SpiffeId, TrustDomain};
 use super::super::tls::MAX_BUNDLE_ROOTS;
 use super::error::SvidUpdateError;
@@ -54,7 +55,10 @@ impl Svid {
         &self.identity
     }
 
-    /// When the leaf certificate expires, in seconds since the Unix epoch.
+    /// When the SVID stops being usable, in seconds since the Unix epoch: the earliest
+    /// expiry of the leaf and the intermediates it was delivered with. A leaf that outlives
+    /// its intermediate no longer chains once the intermediate has expired, so it is not
+    /// served past that point.
     pub fn not_after(&self) -> i64 {
         self.not_after
     }
@@ -69,7 +73,8 @@ impl Svid {
         self.bundles.keys()
     }
 
-    /// Whether the leaf is still valid at `now` (seconds since the Unix epoch).
+    /// Whether the SVID is still valid at `now` (seconds since the Unix epoch): before
+    /// [`not_after`](Self::not_after).
     pub fn is_valid_at(&self, now: i64) -> bool {
         now < self.not_after
     }
@@ -114,7 +119,14 @@ impl Svid {
             super::super::error::PeerError::NoUriSan,
         ))?;
         let not_before = identity.not_before().map_or(i64::MAX, unix_seconds);
-        let not_after = identity.not_after().map_or(i64::MIN, unix_seconds);
+        let leaf_not_after = identity.not_after().map_or(i64::MIN, unix_seconds);
+        let not_after = chain
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .try_fold(leaf_not_after, |earliest, der| {
+                certificate_not_after(der).map(|t| earliest.min(t))
+            })?;
         if now < not_before {
             return Err(SvidUpdateError::NotYetValid);
         }
@@ -202,6 +214,7 @@ impl TrustBundle {
         }
         let mut store = RootCertStore::empty();
         for root in roots {
+            check_root_trust_domain(trust_domain, &root).map_err(refuse)?;
             store.add(root).map_err(|e| refuse(e.to_string()))?;
         }
         let roots = Arc::new(store);
@@ -246,6 +259,55 @@ impl TrustBundle {
             (Ok(()), _) | (_, Ok(())) => Ok(()),
             (Err(e), Err(_)) => Err(SvidUpdateError::Untrusted(e.to_string())),
         }
+    }
+}
+
+/// A SPIRE CA certificate names its trust domain in a `spiffe://<td>` URI SAN. A root that
+/// names another trust domain than the bundle it was given in is refused: taken, it would
+/// let that domain's CA issue SVIDs for this one (spiffe-helper's
+/// `include_federated_domains` appends federated roots to the own bundle file). A root
+/// without a SPIFFE URI SAN says nothing about its trust domain and is kept.
+fn check_root_trust_domain(
+    trust_domain: &TrustDomain,
+    root: &CertificateDer<'_>,
+) -> Result<(), String> {
+    let cert = match x509_parser::parse_x509_certificate(root.as_ref()) {
+        Ok(([], cert)) => cert,
+        _ => return Err("a root is not a well-formed certificate".to_owned()),
+    };
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|_| "a root has a malformed subject alternative name".to_owned())?;
+    let uris = san
+        .iter()
+        .flat_map(|ext| ext.value.general_names.iter())
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        });
+    for uri in uris.filter(|uri| has_spiffe_scheme(uri)) {
+        match TrustDomain::new(uri) {
+            Ok(named) if named == *trust_domain => {}
+            Ok(named) => {
+                return Err(format!(
+                    "a root belongs to trust domain `{}` (URI SAN `{uri}`); federated roots \
+                     must be given as their own trust domain's bundle",
+                    named.as_str()
+                ));
+            }
+            Err(_) => return Err(format!("a root has an invalid SPIFFE URI SAN `{uri}`")),
+        }
+    }
+    Ok(())
+}
+
+/// When an intermediate of the delivered chain expires, in seconds since the Unix epoch.
+fn certificate_not_after(der: &CertificateDer<'_>) -> Result<i64, SvidUpdateError> {
+    match x509_parser::parse_x509_certificate(der.as_ref()) {
+        Ok(([], cert)) => Ok(cert.validity().not_after.timestamp()),
+        _ => Err(SvidUpdateError::Chain(
+            super::super::error::PeerError::MalformedCertificate,
+        )),
     }
 }
 

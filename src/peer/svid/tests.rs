@@ -44,8 +44,17 @@ fn since_epoch(seconds: i64) -> Duration {
 }
 
 fn new_ca() -> Ca {
+    new_spire_ca(None)
+}
+
+/// A CA; with `uri`, carrying it as a URI SAN as SPIRE's CAs carry `spiffe://<td>`.
+fn new_spire_ca(uri: Option<&str>) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = uri
+        .map(|uri| SanType::URI(uri.try_into().unwrap()))
+        .into_iter()
+        .collect();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let pem = params.self_signed(&key).unwrap().pem();
@@ -269,4 +278,111 @@ fn debug_output_never_shows_the_key() {
     let shown = format!("{:?}", update(&chain, &key, &[("example.org", &ca)]));
     assert!(shown.contains("<redacted>"));
     assert!(!shown.contains("PRIVATE"));
+}
+
+#[test]
+fn a_root_of_another_trust_domain_in_the_own_bundle_is_refused() {
+    let ca = new_spire_ca(Some("spiffe://example.org"));
+    let partner = new_spire_ca(Some("spiffe://partner.org"));
+    let t = now();
+    let (store, _) = store_at(t);
+    let (chain, key) = svid(&ca, "spiffe://example.org/orders", t - 1, t + 60);
+    let example = TrustDomain::new("example.org").unwrap();
+
+    // What spiffe-helper's `include_federated_domains` writes: both CAs in one bundle file.
+    let mixed = format!("{}{}", ca.pem, partner.pem);
+    let confused = X509Update::from_pem(chain.as_bytes(), key.as_bytes())
+        .unwrap()
+        .with_bundle_pem(example.clone(), mixed.as_bytes())
+        .unwrap();
+    let error = store.update(confused).unwrap_err();
+    assert_eq!(error.reason(), "invalid_bundle", "{error}");
+    assert!(error.to_string().contains("partner.org"), "{error}");
+    assert!(store.current().is_none());
+
+    let invalid = new_spire_ca(Some("spiffe://Example.org"));
+    let mixed = format!("{}{}", ca.pem, invalid.pem);
+    let unreadable = X509Update::from_pem(chain.as_bytes(), key.as_bytes())
+        .unwrap()
+        .with_bundle_pem(example, mixed.as_bytes())
+        .unwrap();
+    assert_eq!(
+        store.update(unreadable).unwrap_err().reason(),
+        "invalid_bundle"
+    );
+
+    // The same roots, each in its own trust domain's bundle, are taken.
+    let separate = update(
+        &chain,
+        &key,
+        &[("example.org", &ca), ("partner.org", &partner)],
+    );
+    let svid = store.update(separate).unwrap();
+    assert_eq!(svid.trust_domains().count(), 2);
+}
+
+#[test]
+fn the_calling_side_refuses_an_authorizer_that_accepts_any_server() {
+    use crate::peer::Authorizer;
+    let (store, _) = store_at(now());
+    let example = TrustDomain::new("example.org").unwrap();
+    let orders = || Authorizer::id("spiffe://example.org/orders".parse().unwrap());
+    let unrestricted = [
+        Authorizer::any(),
+        Authorizer::any().or(orders()),
+        orders().or(Authorizer::any()),
+        Authorizer::any().and(Authorizer::any()),
+    ];
+    for authorizer in unrestricted {
+        let error = super::svid_client_config(&store, authorizer.clone()).unwrap_err();
+        assert_eq!(error.reason(), "unrestricted_server", "{authorizer:?}");
+        #[cfg(feature = "tonic")]
+        assert_eq!(
+            super::SvidConnector::new(&store, authorizer)
+                .unwrap_err()
+                .reason(),
+            "unrestricted_server"
+        );
+    }
+    let restricted = [
+        orders(),
+        Authorizer::member_of(example.clone()),
+        Authorizer::any().and(Authorizer::member_of(example)),
+    ];
+    for authorizer in restricted {
+        assert!(super::svid_client_config(&store, authorizer).is_ok());
+    }
+}
+
+#[test]
+fn a_leaf_that_outlives_its_intermediate_expires_with_it() {
+    let root = new_ca();
+    let t = now();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(t - 10);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch(t + 30);
+    let pem = params
+        .signed_by(&key, &Issuer::from_params(&root.params, &root.key))
+        .unwrap()
+        .pem();
+    let intermediate = Ca { params, key, pem };
+    let (leaf, leaf_key) = svid(&intermediate, "spiffe://example.org/orders", t - 1, t + 60);
+    let chain = format!("{leaf}{}", intermediate.pem);
+
+    let (store, clock) = store_at(t);
+    let svid = store
+        .update(update(&chain, &leaf_key, &[("example.org", &root)]))
+        .unwrap();
+    assert_eq!(svid.not_after(), t + 30);
+    assert_eq!(store.status().not_after(), Some(t + 30));
+    assert!(store.valid_now().is_some());
+
+    // Past the intermediate's expiry, before the leaf's.
+    clock.0.store(t + 45, Ordering::SeqCst);
+    assert!(!svid.is_valid_at(t + 45));
+    assert!(store.valid_now().is_none());
+    assert_eq!(store.status().health(), SvidHealth::Expired);
 }

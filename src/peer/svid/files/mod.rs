@@ -118,6 +118,14 @@ pub struct CredentialFolder {
 
 /// A certificate chain PEM, a private key PEM and trust bundle PEMs, each at its own path,
 /// as an SVID source.
+///
+/// Each bundle file must hold one trust domain's roots only. Do not run spiffe-helper with
+/// `include_federated_domains = true` for these files: it appends the federated trust
+/// domains' roots to `svid_bundle.pem`, which would make a partner's CA a CA of the own trust
+/// domain. The store refuses a root whose SPIFFE URI SAN (`spiffe://<td>`, as SPIRE's CAs
+/// carry) names another trust domain, but a root without one cannot be told apart. Give
+/// federated bundles in separate files with [`with_federated_bundle`](Self::with_federated_bundle),
+/// or use a [`CredentialFolder`], whose bundle files are named by trust domain.
 #[derive(Debug, Clone)]
 pub struct PemFiles {
     chain: PathBuf,

@@ -28,9 +28,18 @@ pub enum WorkloadApiError {
         /// What is wrong with it.
         detail: String,
     },
-    /// The Workload API answered `InvalidArgument` or `Unimplemented`. The specification
-    /// says not to retry either (the request or the server is wrong, and asking again will
-    /// not change that), so the source stopped.
+    /// The endpoint is a `tcp://` address whose IP is not a loopback address. The Workload
+    /// API is plaintext gRPC: off the host, the SVID's private key would cross the network
+    /// in the clear and anyone on the path could hand the service trust bundles.
+    #[error("Workload API endpoint `{endpoint}` is TCP to a non-loopback address")]
+    NonLoopbackTcp {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The Workload API answered `InvalidArgument`, or `Unimplemented` before the first
+    /// delivery. The specification says not to retry either (the request or the server is
+    /// wrong, and asking again will not change that), so the source stopped. `Unimplemented`
+    /// from an agent that delivered before is retried instead, at the longest back-off.
     #[error("the Workload API refused the request with {code}, not retried: {message}")]
     Refused {
         /// The gRPC status: `invalid_argument` or `unimplemented`.
@@ -59,6 +68,7 @@ impl WorkloadApiError {
         match self {
             Self::MissingEndpoint => "missing_endpoint",
             Self::InvalidEndpoint { .. } => "invalid_endpoint",
+            Self::NonLoopbackTcp { .. } => "non_loopback_endpoint",
             Self::Refused { .. } => "workload_api_refused",
             Self::NoRuntime => "no_runtime",
             Self::StartTimeout { .. } => "start_timeout",

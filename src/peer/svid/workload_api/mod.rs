@@ -14,7 +14,10 @@
 //! Failures are retried as the SPIFFE Workload Endpoint specification says: a missing
 //! socket, `Unavailable`, `PermissionDenied` or a broken stream after an exponential back-off
 //! with jitter (between [`DEFAULT_MIN_BACKOFF`] and [`DEFAULT_MAX_BACKOFF`] unless
-//! configured), while `InvalidArgument` and `Unimplemented` stop the source. Every failure
+//! configured), while `InvalidArgument` stops the source, and so does `Unimplemented` before
+//! the first delivery (afterwards it is retried at the longest back-off). A stream that
+//! sends no new SVID for three quarters of the validity the current one had left when it
+//! was taken counts as failed and is replaced by a new connection. Every failure
 //! is reported through the store's [`status`](SvidStore::status) (health `Failing`) and
 //! `tracing`; the last good material keeps being served until it expires.
 //!
@@ -56,7 +59,7 @@
 //! of SVIDs and bundles are the spiffe crate's `WorkloadApiClient`. Its `X509Source` is not
 //! used: it drops a delivery equal to the one before (so a store marked failing by a broken
 //! stream would stay so after the reconnect), tells an observer of failures only their kind,
-//! retries `InvalidArgument` and `Unimplemented` once it has started, and keeps a second copy
+//! retries `InvalidArgument` once it has started, and keeps a second copy
 //! of the material with rules of its own. spiffe-rustls is not used either: it builds on
 //! `X509Source` alone (no other source could feed it) and on rustls's process-wide default
 //! crypto provider, where meshguard chooses ring explicitly.
@@ -105,16 +108,27 @@ pub struct WorkloadApiSource {
 
 impl WorkloadApiSource {
     /// A source for the Workload API at `endpoint`: `unix:///absolute/path` (or
-    /// `unix:/absolute/path`) or `tcp://IP:port`.
+    /// `unix:/absolute/path`) or `tcp://IP:port` with a loopback IP.
+    ///
+    /// The Workload API speaks plaintext gRPC: the stream carries the SVID's private key,
+    /// and whoever can answer in the agent's place sets the trust bundles. Over TCP only a
+    /// loopback address keeps both on the host.
     ///
     /// # Errors
     ///
-    /// [`WorkloadApiError::InvalidEndpoint`] when `endpoint` is not such an address.
+    /// [`WorkloadApiError::InvalidEndpoint`] when `endpoint` is not such an address;
+    /// [`WorkloadApiError::NonLoopbackTcp`] for a `tcp://` address whose IP is not a
+    /// loopback address.
     pub fn new(endpoint: &str) -> Result<Self, WorkloadApiError> {
         let parsed = Endpoint::parse(endpoint).map_err(|e| WorkloadApiError::InvalidEndpoint {
             endpoint: endpoint.to_owned(),
             detail: e.to_string(),
         })?;
+        if matches!(&parsed, Endpoint::Tcp { host, .. } if !host.is_loopback()) {
+            return Err(WorkloadApiError::NonLoopbackTcp {
+                endpoint: endpoint.to_owned(),
+            });
+        }
         Ok(Self {
             endpoint: parsed,
             address: endpoint.to_owned(),
@@ -159,7 +173,8 @@ impl WorkloadApiSource {
 
     /// The bounds of the reconnect back-off: the first delay is about `min`, each failed
     /// attempt doubles it up to `max`, each delay is drawn at random from the upper half of
-    /// its step, and a connection that delivered resets it to `min`. `min` is raised to
+    /// its step, and a connection that delivered and stayed up for at least `max` resets it
+    /// to `min`. `min` is raised to
     /// [`MIN_BACKOFF_FLOOR`] and `max` to `min` when lower.
     ///
     /// Defaults to [`DEFAULT_MIN_BACKOFF`] and [`DEFAULT_MAX_BACKOFF`].
@@ -183,7 +198,7 @@ impl WorkloadApiSource {
     ///
     /// [`WorkloadApiError::NoRuntime`] when not called on a tokio runtime;
     /// [`WorkloadApiError::Refused`] when the Workload API answers `InvalidArgument` or
-    /// `Unimplemented`; [`WorkloadApiError::StartTimeout`] when no delivery was taken within
+    /// `Unimplemented` before the first delivery; [`WorkloadApiError::StartTimeout`] when no delivery was taken within
     /// the start timeout (the agent unreachable, no identity issued yet, or every delivery
     /// refused by the store), with the last failure. The task is stopped in both cases.
     pub async fn start(self, store: SvidStore) -> Result<WorkloadApiWatcher, WorkloadApiError> {

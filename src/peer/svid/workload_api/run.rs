@@ -1,17 +1,28 @@
 //! The background task of a Workload API source: connect, stream, hand each delivery to the
 //! store, and reconnect with back-off when the stream fails.
 //!
-//! Retrying follows the SPIFFE Workload Endpoint specification: `InvalidArgument` and
-//! `Unimplemented` are reported and never retried (asking again cannot succeed); every other
-//! failure (the socket missing or refusing, `Unavailable`, `PermissionDenied` while the agent
-//! is still attesting, a broken or ended stream) is retried after an exponential, jittered
-//! and bounded back-off. A delivery the store refuses leaves the stream open (the agent sends
+//! Retrying follows the SPIFFE Workload Endpoint specification: `InvalidArgument` is reported
+//! and never retried (asking again cannot succeed), and so is `Unimplemented` before the
+//! first delivery, so that `start` fails at once on an endpoint that is not a Workload API.
+//! Once a delivery was taken, `Unimplemented` comes from an agent that served this workload
+//! before (an upgrade or a restart in progress), so it is retried at the longest back-off
+//! rather than leaving the service without rotations. Every other failure (the socket
+//! missing or refusing, `Unavailable`, `PermissionDenied` while the agent is still
+//! attesting, a broken or ended stream) is retried after an exponential, jittered and
+//! bounded back-off. The back-off restarts from its minimum only after a connection that
+//! delivered stayed up for the longest back-off: an agent that sends one delivery and
+//! closes each stream is not reconnected to in a tight loop. A stream that stays open but
+//! sends no new SVID for three quarters of what the current one had left when it was taken
+//! is reported as failing and replaced by a new connection (an agent stuck on it would
+//! otherwise let the SVID expire silently). A delivery the store refuses leaves the stream open (the agent sends
 //! the next rotation on it); one the spiffe crate cannot parse ends the connection like a
 //! broken stream, and the agent sends its current delivery again on the next one.
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_core::Stream;
 use ring::rand::{SecureRandom as _, SystemRandom};
@@ -54,15 +65,20 @@ pub(super) async fn run(config: Config, store: SvidStore, progress: watch::Sende
     };
     let mut backoff = Backoff::new(task.config.min_backoff, task.config.max_backoff);
     loop {
+        let connected = Instant::now();
         match task.session().await {
             Ended::Refused(error) => {
                 task.progress.send_replace(Progress::Stopped(error));
                 return;
             }
             Ended::Retry { took_one } => {
-                if took_one {
+                if took_one && connected.elapsed() >= task.config.max_backoff {
                     backoff.reset();
                 }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Ended::RetrySlowly => {
+                backoff.saturate();
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         }
@@ -73,6 +89,8 @@ pub(super) async fn run(config: Config, store: SvidStore, progress: watch::Sende
 enum Ended {
     /// Connect again after the back-off; `took_one` when the store took a delivery from it.
     Retry { took_one: bool },
+    /// Connect again after the longest back-off.
+    RetrySlowly,
     /// Do not connect again.
     Refused(WorkloadApiError),
 }
@@ -99,9 +117,30 @@ impl Task {
         };
         tracing::debug!("workload api: FetchX509SVID stream open");
         let mut took_one = false;
+        let mut quiet_until = self.quiet_deadline();
         loop {
-            match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
-                Some(Ok(context)) => took_one |= self.deliver(&context),
+            let next = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx));
+            let item = match quiet_until {
+                Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        self.failed(
+                            "no delivery from the Workload API for three quarters of the SVID's \
+                             remaining lifetime: reconnecting"
+                                .to_owned(),
+                        );
+                        return Ended::Retry { took_one };
+                    }
+                },
+                None => next.await,
+            };
+            match item {
+                Some(Ok(context)) => {
+                    if self.deliver(&context) {
+                        took_one = true;
+                        quiet_until = self.quiet_deadline();
+                    }
+                }
                 // An RPC status ends the stream; so does a delivery the spiffe crate cannot
                 // parse, rather than reading on: after refusing a message over the size limit,
                 // tonic's stream goes on to read the rest of that message as further
@@ -113,6 +152,19 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// When a stream that has sent nothing new is taken for stuck: three quarters of the
+    /// validity the current SVID had left (SPIRE rotates at half the lifetime, so a healthy
+    /// agent has sent the next one by then). `None` without material, or for a deadline
+    /// beyond what `Instant` can hold.
+    fn quiet_deadline(&self) -> Option<Instant> {
+        let svid = self.store.current()?;
+        let left = svid
+            .not_after()
+            .saturating_sub(self.store.clock().unix_seconds());
+        let seconds = u64::try_from(left).unwrap_or(0).saturating_mul(3) / 4;
+        Instant::now().checked_add(Duration::from_secs(seconds))
     }
 
     /// Hands one delivery to the store; whether it was taken.
@@ -146,10 +198,15 @@ impl Task {
     /// Reports a failed RPC; refuses for good on the codes the specification says not to
     /// retry.
     fn stream_failed(&self, error: &spiffe::WorkloadApiError, took_one: bool) -> Ended {
+        let running = matches!(*self.progress.borrow(), Progress::Running);
         let refused = match error {
             spiffe::WorkloadApiError::Transport(TransportError::Status(status)) => {
                 match status.code() {
                     GrpcStatusCode::InvalidArgument => Some(("invalid_argument", status)),
+                    GrpcStatusCode::Unimplemented if running => {
+                        self.failed(format!("Workload API error, retried slowly: {error}"));
+                        return Ended::RetrySlowly;
+                    }
                     GrpcStatusCode::Unimplemented => Some(("unimplemented", status)),
                     _ => None,
                 }
@@ -218,6 +275,11 @@ impl Backoff {
         self.step = self.min;
     }
 
+    /// Makes the next delay the longest one.
+    fn saturate(&mut self) {
+        self.step = self.max;
+    }
+
     fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = step.saturating_mul(2).min(self.max);
@@ -248,5 +310,7 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_delay() <= min);
+        backoff.saturate();
+        assert!(backoff.next_delay() >= max / 2);
     }
 }
