@@ -174,7 +174,9 @@ fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, SvidFileError> {
             path: path.to_path_buf(),
         });
     }
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = open_without_blocking(path).map_err(io)?;
+    // The type is checked again on the handle: the path may have been swapped (a symlink
+    // pointed at a pipe) between the check above and the open.
     let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
         return Err(SvidFileError::NotAFile {
@@ -192,6 +194,22 @@ fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, SvidFileError> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a writer: a pipe swapped in after the type
+/// check would otherwise block the watcher thread (and its drop, which joins it) forever.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// The `<trust-domain>.spiffe-trust-bundle.pem` files of a credential folder, by trust
@@ -282,4 +300,43 @@ fn credential_bundle(
         return Err(refuse("no certificate after the key"));
     }
     Ok((chain, key))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::open_without_blocking;
+
+    /// A pipe that takes the place of a file after the type check must not block the
+    /// watcher: opening it returns at once, and the type check on the handle refuses it.
+    #[test]
+    fn a_pipe_is_opened_without_waiting_for_a_writer() {
+        let dir = std::env::temp_dir().join(format!(
+            "meshguard-svid-fifo-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("svid.pem");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let opened = open_without_blocking(&path).map(|file| file.metadata().unwrap());
+            tx.send(opened.map(|metadata| metadata.is_file())).unwrap();
+        });
+        // A blocking open never returns without a writer; the wait only detects that hang.
+        let is_file = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("opening a pipe blocked")
+            .unwrap();
+        assert!(!is_file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
