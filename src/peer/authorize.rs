@@ -175,6 +175,7 @@ impl Authorizer {
     /// Whether this accepts every SPIFFE ID: [`any`](Self::any), alone or as a branch of
     /// [`or`](Self::or), or on both sides of [`and`](Self::and). The calling side refuses
     /// it, where it would let any trusted workload pose as the server.
+    #[cfg(feature = "rustls")]
     pub(crate) fn is_unrestricted(&self) -> bool {
         match &self.rule {
             Rule::Any => true,
