@@ -291,6 +291,9 @@ fn each_request_has_a_span_with_caller_action_decision_and_policies() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let capture = SpanCapture::default();
     tracing::subscriber::with_default(capture.clone(), || {
+        // tracing-core caches callsite interest process-wide: rebuild it with this
+        // subscriber in place, so callsites another test registered stay visible here.
+        tracing::callsite::rebuild_interest_cache();
         current_thread().block_on(async { known_mix(serve().await).await });
     });
     let spans: Vec<SpanRecord> = capture

@@ -793,7 +793,7 @@ async fn closure_is_a_provider() {
 fn every_decision_is_audited_through_tracing() {
     let engine = engine(r#"@id("v") permit(principal, action == Action::"view", resource);"#);
     let recorder = Recorder::default();
-    tracing::subscriber::with_default(recorder.clone(), || {
+    recorder.record(|| {
         let _ = ask(
             &engine,
             r#"User::"bob""#,
@@ -852,7 +852,7 @@ fn shadow_set_is_evaluated_and_disagreements_are_logged() {
     .build()
     .unwrap();
     let recorder = Recorder::default();
-    let (agree, disagree) = tracing::subscriber::with_default(recorder.clone(), || {
+    let (agree, disagree) = recorder.record(|| {
         (
             ask(
                 &engine,
@@ -890,15 +890,16 @@ fn shadow_set_is_evaluated_and_disagreements_are_logged() {
 #[test]
 fn shadow_set_is_validated_like_the_enforced_one_and_dropped_when_invalid() {
     let recorder = Recorder::default();
-    let engine = tracing::subscriber::with_default(recorder.clone(), || {
-        PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
-            .schema(SchemaSource::cedar(SCHEMA))
-            .shadow(PolicySource::text(
-                r#"permit(principal, action == Action::"fly", resource);"#,
-            ))
-            .build()
-    })
-    .expect("a broken candidate never fails the enforced set");
+    let engine = recorder
+        .record(|| {
+            PolicyEngine::builder(PolicySource::text("permit(principal, action, resource);"))
+                .schema(SchemaSource::cedar(SCHEMA))
+                .shadow(PolicySource::text(
+                    r#"permit(principal, action == Action::"fly", resource);"#,
+                ))
+                .build()
+        })
+        .expect("a broken candidate never fails the enforced set");
     let logged = recorder.events("meshguard::policy::shadow");
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].level, tracing::Level::WARN);

@@ -70,7 +70,7 @@ fn broken_reload_keeps_the_previous_set_and_says_why() {
 
     // A syntax error in one of two files.
     dir.write("b.cedar", "permit(principal, action, resource)");
-    let err = tracing::subscriber::with_default(recorder.clone(), || engine.reload().unwrap_err());
+    let err = recorder.record(|| engine.reload().unwrap_err());
     assert_eq!(err.reason(), "invalid");
     assert_eq!(err.diagnostics()[0].origin(), "b.cedar");
     let logged = recorder.events("meshguard::policy::reload");
@@ -248,12 +248,13 @@ fn a_broken_candidate_never_blocks_the_enforced_set() {
     let candidates = Scratch::new("shadow-candidate");
     let candidate = candidates.write("candidate.cedar", "permit(principal, action, resource)");
     let recorder = Recorder::default();
-    let engine = tracing::subscriber::with_default(recorder.clone(), || {
-        PolicyEngine::builder(PolicySource::path(&dir.0))
-            .shadow(PolicySource::path(&candidate))
-            .build()
-    })
-    .expect("the candidate's syntax error does not fail build()");
+    let engine = recorder
+        .record(|| {
+            PolicyEngine::builder(PolicySource::path(&dir.0))
+                .shadow(PolicySource::path(&candidate))
+                .build()
+        })
+        .expect("the candidate's syntax error does not fail build()");
     let dropped = recorder.events("meshguard::policy::shadow");
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     assert_eq!(dropped[0].level, tracing::Level::WARN);
@@ -299,8 +300,7 @@ fn a_reload_to_zero_policies_is_refused_unless_allowed() {
         .unwrap();
     dir.write("p.cedar", "");
     let recorder = Recorder::default();
-    let error =
-        tracing::subscriber::with_default(recorder.clone(), || engine.reload().unwrap_err());
+    let error = recorder.record(|| engine.reload().unwrap_err());
     assert_eq!(error.reason(), "no_policies");
     let logged = recorder.events("meshguard::policy::reload");
     assert_eq!(logged[0].level, tracing::Level::WARN);
@@ -317,7 +317,7 @@ fn a_reload_to_zero_policies_is_refused_unless_allowed() {
         .unwrap();
     dir.write("p.cedar", "// emptied on purpose");
     let recorder = Recorder::default();
-    tracing::subscriber::with_default(recorder.clone(), || allowing.reload().unwrap());
+    recorder.record(|| allowing.reload().unwrap());
     assert!(allowing.policy_ids().is_empty());
     assert!(!allowing.authorize_request(request()).is_allow());
     let logged = recorder.events("meshguard::policy::reload");

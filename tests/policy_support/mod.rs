@@ -69,6 +69,17 @@ impl Recorded {
 pub struct Recorder(pub Arc<Mutex<Vec<Recorded>>>);
 
 impl Recorder {
+    /// Runs `f` with this recorder as the thread's subscriber. tracing-core caches each
+    /// callsite's interest for the whole process: a callsite another test thread registered
+    /// while nothing listened there can stay disabled here too (seen once in CI as a missing
+    /// audit event), so the cache is rebuilt with this recorder in place first.
+    pub fn record<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::subscriber::with_default(self.clone(), || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
+    }
+
     pub fn events(&self, target: &str) -> Vec<Recorded> {
         self.0
             .lock()
