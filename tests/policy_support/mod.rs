@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use meshguard::policy::EntityUid;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Metadata, Subscriber};
 
 /// A fresh, empty directory under the system's temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
@@ -69,11 +70,17 @@ impl Recorded {
 pub struct Recorder(pub Arc<Mutex<Vec<Recorded>>>);
 
 impl Recorder {
-    /// Runs `f` with this recorder as the thread's subscriber. tracing-core caches each
-    /// callsite's interest for the whole process: a callsite another test thread registered
-    /// while nothing listened there can stay disabled here too (seen once in CI as a missing
-    /// audit event), so the cache is rebuilt with this recorder in place first.
+    /// Runs `f` with this recorder as the thread's subscriber.
+    ///
+    /// tracing-core caches each callsite's interest for the whole process, and while only one
+    /// dispatcher exists it asks the *registering* thread's subscriber: a callsite that
+    /// another test thread, with no subscriber, reaches first would be cached as never
+    /// wanted, and this recorder would miss its events (seen once in CI as a missing audit
+    /// event). A second dispatcher that is always alive and answers "sometimes" makes every
+    /// registration ask each event's own thread instead.
     pub fn record<R>(&self, f: impl FnOnce() -> R) -> R {
+        static ANCHOR: OnceLock<Dispatch> = OnceLock::new();
+        ANCHOR.get_or_init(|| Dispatch::new(Anchor));
         tracing::subscriber::with_default(self.clone(), || {
             tracing::callsite::rebuild_interest_cache();
             f()
@@ -121,6 +128,27 @@ impl Subscriber for Recorder {
             fields: fields.0,
         });
     }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// A subscriber that wants nothing itself but keeps every callsite's interest at
+/// "sometimes" (see [`Recorder::record`]).
+struct Anchor;
+
+impl Subscriber for Anchor {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
