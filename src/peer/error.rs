@@ -24,6 +24,13 @@ pub enum PeerError {
         /// The bound.
         max: usize,
     },
+    /// A trust bundle in PEM holds more roots than
+    /// [`MAX_BUNDLE_ROOTS`](super::MAX_BUNDLE_ROOTS).
+    #[error("trust bundle has more than {max} certificates")]
+    TooManyRoots {
+        /// The bound.
+        max: usize,
+    },
     /// A certificate is larger than [`MAX_CERTIFICATE_LEN`](super::MAX_CERTIFICATE_LEN).
     #[error("certificate is larger than {max} bytes")]
     CertificateTooLarge {
@@ -108,6 +115,7 @@ impl PeerError {
         match self {
             Self::NoCertificate => "no_certificate",
             Self::ChainTooLong { .. } => "chain_too_long",
+            Self::TooManyRoots { .. } => "too_many_roots",
             Self::CertificateTooLarge { .. } => "certificate_too_large",
             Self::MalformedCertificate => "malformed_certificate",
             Self::MalformedPem => "malformed_pem",

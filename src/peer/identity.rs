@@ -237,6 +237,20 @@ impl fmt::Debug for PeerIdentity {
 /// cannot be decoded, [`PeerError::NoPemCertificates`] when there is no certificate block,
 /// [`PeerError::ChainTooLong`] past [`MAX_CHAIN_LEN`] certificates.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, PeerError> {
+    certificate_blocks(
+        pem,
+        MAX_CHAIN_LEN,
+        PeerError::ChainTooLong { max: MAX_CHAIN_LEN },
+    )
+}
+
+/// The `CERTIFICATE` blocks of `pem` as [`certificates_from_pem`] reads them, with `max`
+/// blocks at most and `too_many` past that: chains and trust bundles have different bounds.
+pub(crate) fn certificate_blocks(
+    pem: &[u8],
+    max: usize,
+    too_many: PeerError,
+) -> Result<Vec<Vec<u8>>, PeerError> {
     if pem.len() > MAX_PEM_LEN {
         return Err(PeerError::MalformedPem);
     }
@@ -244,8 +258,8 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, PeerError> {
     for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
         let block = block.map_err(|_| PeerError::MalformedPem)?;
         if block.label == "CERTIFICATE" {
-            if certs.len() == MAX_CHAIN_LEN {
-                return Err(PeerError::ChainTooLong { max: MAX_CHAIN_LEN });
+            if certs.len() == max {
+                return Err(too_many);
             }
             certs.push(block.contents);
         }

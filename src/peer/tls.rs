@@ -14,7 +14,7 @@ use rustls::{
 };
 
 use super::error::PeerError;
-use super::identity::{MAX_PEM_LEN, PeerIdentity, certificates_from_pem};
+use super::identity::{MAX_PEM_LEN, PeerIdentity, certificate_blocks, certificates_from_pem};
 use super::spiffe::TrustDomain;
 use crate::token::jwt_svid::{BundleError, MAX_SPIFFE_BUNDLE_BYTES, SpiffeBundle};
 
@@ -22,7 +22,8 @@ use crate::token::jwt_svid::{BundleError, MAX_SPIFFE_BUNDLE_BYTES, SpiffeBundle}
 /// The same bound as JWT-SVID bundles ([`MAX_SPIFFE_BUNDLE_BYTES`]): one parser reads both.
 pub const MAX_BUNDLE_LEN: usize = MAX_SPIFFE_BUNDLE_BYTES;
 
-/// Most X.509 roots accepted from one SPIFFE bundle document.
+/// Most X.509 roots accepted from one trust bundle: a SPIFFE bundle document, or a bundle or
+/// CA set in PEM.
 pub const MAX_BUNDLE_ROOTS: usize = 64;
 
 /// Why a TLS configuration could not be built.
@@ -90,9 +91,10 @@ impl ClientRoots {
     ///
     /// # Errors
     ///
-    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate or is malformed.
+    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate, more than
+    /// [`MAX_BUNDLE_ROOTS`] or is malformed.
     pub fn ca_pem(pem: &[u8]) -> Result<Self, TlsConfigError> {
-        let roots = pem_certificates(pem)?;
+        let roots = roots_from_pem(pem).map_err(TlsConfigError::Certificates)?;
         Ok(Self {
             any: roots,
             spiffe: Vec::new(),
@@ -132,13 +134,14 @@ impl ClientRoots {
     ///
     /// # Errors
     ///
-    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate or is malformed.
+    /// [`TlsConfigError::Certificates`] when the PEM holds no certificate, more than
+    /// [`MAX_BUNDLE_ROOTS`] or is malformed.
     pub fn with_bundle_pem(
         mut self,
         trust_domain: TrustDomain,
         pem: &[u8],
     ) -> Result<Self, TlsConfigError> {
-        let roots = pem_certificates(pem)?;
+        let roots = roots_from_pem(pem).map_err(TlsConfigError::Certificates)?;
         self.spiffe.push((trust_domain, roots));
         Ok(self)
     }
@@ -267,6 +270,19 @@ pub fn identity_from_connection(
 
 fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let ders = certificates_from_pem(pem).map_err(TlsConfigError::Certificates)?;
+    Ok(ders.into_iter().map(CertificateDer::from).collect())
+}
+
+/// The roots of a trust bundle in PEM: up to [`MAX_BUNDLE_ROOTS`] certificates, where a
+/// chain stops at [`MAX_CHAIN_LEN`](super::MAX_CHAIN_LEN).
+pub(crate) fn roots_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, PeerError> {
+    let ders = certificate_blocks(
+        pem,
+        MAX_BUNDLE_ROOTS,
+        PeerError::TooManyRoots {
+            max: MAX_BUNDLE_ROOTS,
+        },
+    )?;
     Ok(ders.into_iter().map(CertificateDer::from).collect())
 }
 

@@ -22,8 +22,9 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::peer::{
-    Authorizer, CertificateBinding, ClientRoots, MtlsConnectInfo, MtlsListener, PeerIdentity,
-    TlsConfigError, TlsIncoming, XfccPolicy, peer_identity, server_config,
+    Authorizer, CertificateBinding, ClientRoots, MAX_BUNDLE_ROOTS, MAX_CHAIN_LEN, MtlsConnectInfo,
+    MtlsListener, PeerIdentity, TlsConfigError, TlsIncoming, X509Update, XfccPolicy, peer_identity,
+    server_config,
 };
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use peer_support::{Ca, Leaf, svid_params};
@@ -416,6 +417,78 @@ async fn pem_ca_bundle_accepts_plain_x509_clients() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert!(body.starts_with("-|db.example.org|"), "{body}");
+}
+
+/// Eleven unrelated roots, then the one that issued the test certificates: more than a
+/// chain may hold ([`meshguard::peer::MAX_CHAIN_LEN`]), as in a bundle during CA rotations.
+fn bundle_of_twelve_roots(pki: &Pki) -> String {
+    let mut bundle: String = (0..11)
+        .map(|i| Ca::new(&format!("td{i}.example")).pem())
+        .collect();
+    bundle.push_str(&pki.ca.pem());
+    bundle
+}
+
+#[tokio::test]
+async fn trust_bundles_in_pem_hold_more_roots_than_a_chain() {
+    let pki = Pki::new();
+    let bundle = bundle_of_twelve_roots(&pki);
+    let client = pki.ca.svid("spiffe://example.org/ns/shop/sa/cart");
+    for roots in [
+        ClientRoots::ca_pem(bundle.as_bytes()).unwrap(),
+        ClientRoots::spiffe()
+            .with_bundle_pem("example.org".parse().unwrap(), bundle.as_bytes())
+            .unwrap(),
+    ] {
+        let addr = serve_axum(pki.server_config(&roots)).await;
+        let (status, _) = https_get(addr, client_config(&pki.ca, Some(&client)), "/whoami", None)
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    let update = X509Update::from_pem(client.cert_pem().as_bytes(), client.key_pem().as_bytes())
+        .unwrap()
+        .with_bundle_pem("example.org".parse().unwrap(), bundle.as_bytes())
+        .unwrap();
+    assert!(
+        format!("{update:?}").contains(r#"("example.org", 12)"#),
+        "{update:?}"
+    );
+
+    let too_many = pki.ca.pem().repeat(MAX_BUNDLE_ROOTS + 1);
+    let refused = [
+        ClientRoots::ca_pem(too_many.as_bytes()).unwrap_err(),
+        ClientRoots::spiffe()
+            .with_bundle_pem("example.org".parse().unwrap(), too_many.as_bytes())
+            .unwrap_err(),
+    ];
+    for err in refused {
+        let TlsConfigError::Certificates(cause) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(cause.reason(), "too_many_roots", "{err}");
+    }
+    let err = X509Update::from_pem(client.cert_pem().as_bytes(), client.key_pem().as_bytes())
+        .unwrap()
+        .with_bundle_pem("example.org".parse().unwrap(), too_many.as_bytes())
+        .unwrap_err();
+    assert!(err.to_string().contains("more than 64"), "{err}");
+    // A chain keeps its own, smaller bound.
+    let long_chain = format!(
+        "{}{}",
+        client.cert_pem(),
+        pki.ca.pem().repeat(MAX_CHAIN_LEN)
+    );
+    let err = meshguard::peer::server_config_from_pem(
+        long_chain.as_bytes(),
+        client.key_pem().as_bytes(),
+        &pki.spiffe_roots(),
+    )
+    .unwrap_err();
+    let TlsConfigError::Certificates(cause) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(cause.reason(), "chain_too_long", "{err}");
 }
 
 #[tokio::test]

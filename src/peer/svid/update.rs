@@ -7,6 +7,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::super::identity::{MAX_PEM_LEN, certificates_from_pem};
 use super::super::spiffe::TrustDomain;
+use super::super::tls::roots_from_pem;
 use super::error::SvidUpdateError;
 
 /// One delivery of X509-SVID material: the service's certificate chain (leaf first), its
@@ -69,18 +70,16 @@ impl X509Update {
     ///
     /// # Errors
     ///
-    /// [`SvidUpdateError::Bundle`] when the PEM is malformed, larger than [`MAX_PEM_LEN`] or
-    /// holds no certificate.
+    /// [`SvidUpdateError::Bundle`] when the PEM is malformed, larger than [`MAX_PEM_LEN`],
+    /// holds no certificate or more than
+    /// [`MAX_BUNDLE_ROOTS`](crate::peer::MAX_BUNDLE_ROOTS).
     pub fn with_bundle_pem(
         self,
         trust_domain: TrustDomain,
         pem: &[u8],
     ) -> Result<Self, SvidUpdateError> {
-        match certificates_from_pem(pem) {
-            Ok(roots) => Ok(self.with_bundle(
-                trust_domain,
-                roots.into_iter().map(CertificateDer::from).collect(),
-            )),
+        match roots_from_pem(pem) {
+            Ok(roots) => Ok(self.with_bundle(trust_domain, roots)),
             Err(e) => Err(SvidUpdateError::Bundle {
                 trust_domain,
                 detail: e.to_string(),
