@@ -14,9 +14,12 @@ use rustls::{
 };
 
 use super::error::PeerError;
-use super::identity::{MAX_PEM_LEN, PeerIdentity, certificate_blocks, certificates_from_pem};
+use super::identity::{
+    MAX_PEM_LEN, PeerIdentity, certificate_blocks, certificates_from_pem, has_spiffe_scheme,
+};
 use super::spiffe::TrustDomain;
 use crate::token::jwt_svid::{BundleError, MAX_SPIFFE_BUNDLE_BYTES, SpiffeBundle};
+use x509_parser::extensions::GeneralName;
 
 /// Largest SPIFFE bundle document accepted, in bytes.
 /// The same bound as JWT-SVID bundles ([`MAX_SPIFFE_BUNDLE_BYTES`]): one parser reads both.
@@ -45,6 +48,10 @@ pub enum TlsConfigError {
     /// No trust anchor was configured.
     #[error("no client trust anchors configured")]
     NoRoots,
+    /// A root given in a trust domain's bundle names another trust domain in its `spiffe://`
+    /// URI SAN: taken, it would let that domain's CA issue identities of this one.
+    #[error("invalid SPIFFE bundle: {0}")]
+    ForeignRoot(String),
     /// A CA bundle for every client and per-trust-domain SPIFFE bundles were both
     /// configured; which one applies would be ambiguous.
     #[error("a CA bundle and SPIFFE bundles cannot be combined")]
@@ -66,6 +73,7 @@ impl TlsConfigError {
             Self::Certificates(_) => "invalid_certificates",
             Self::PrivateKey => "invalid_private_key",
             Self::Bundle(_) | Self::BundleDocument(_) => "invalid_bundle",
+            Self::ForeignRoot(_) => "foreign_root",
             Self::NoRoots => "no_roots",
             Self::MixedRoots => "mixed_roots",
             Self::Rustls(_) => "rustls",
@@ -119,13 +127,16 @@ impl ClientRoots {
     /// [`MAX_BUNDLE_LEN`], not strict JSON, has no `keys` array or breaks the format in any
     /// entry (an `x509-svid` key without exactly one base64 DER `x5c` certificate, a
     /// `jwt-svid` key without a unique `kid`); [`TlsConfigError::Bundle`] when it has no
-    /// `x509-svid` key at all or more than [`MAX_BUNDLE_ROOTS`].
+    /// `x509-svid` key at all or more than [`MAX_BUNDLE_ROOTS`];
+    /// [`TlsConfigError::ForeignRoot`] when a root names another trust domain in its
+    /// `spiffe://` URI SAN.
     pub fn with_bundle_json(
         mut self,
         trust_domain: TrustDomain,
         json: &[u8],
     ) -> Result<Self, TlsConfigError> {
         let roots = bundle_roots(&trust_domain, json)?;
+        check_roots(&trust_domain, &roots)?;
         self.spiffe.push((trust_domain, roots));
         Ok(self)
     }
@@ -135,13 +146,16 @@ impl ClientRoots {
     /// # Errors
     ///
     /// [`TlsConfigError::Certificates`] when the PEM holds no certificate, more than
-    /// [`MAX_BUNDLE_ROOTS`] or is malformed.
+    /// [`MAX_BUNDLE_ROOTS`] or is malformed; [`TlsConfigError::ForeignRoot`] when a root
+    /// names another trust domain in its `spiffe://` URI SAN (as a SPIRE CA does: a
+    /// federated bundle is added under its own trust domain).
     pub fn with_bundle_pem(
         mut self,
         trust_domain: TrustDomain,
         pem: &[u8],
     ) -> Result<Self, TlsConfigError> {
         let roots = roots_from_pem(pem).map_err(TlsConfigError::Certificates)?;
+        check_roots(&trust_domain, &roots)?;
         self.spiffe.push((trust_domain, roots));
         Ok(self)
     }
@@ -273,6 +287,17 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfi
     Ok(ders.into_iter().map(CertificateDer::from).collect())
 }
 
+/// Refuses roots that name another trust domain than `trust_domain`.
+fn check_roots(
+    trust_domain: &TrustDomain,
+    roots: &[CertificateDer<'_>],
+) -> Result<(), TlsConfigError> {
+    roots
+        .iter()
+        .try_for_each(|root| check_root_trust_domain(trust_domain, root))
+        .map_err(TlsConfigError::ForeignRoot)
+}
+
 /// The roots of a trust bundle in PEM: up to [`MAX_BUNDLE_ROOTS`] certificates, where a
 /// chain stops at [`MAX_CHAIN_LEN`](super::MAX_CHAIN_LEN).
 pub(crate) fn roots_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, PeerError> {
@@ -321,6 +346,45 @@ fn bundle_roots(
         .iter()
         .map(|der| CertificateDer::from(der.clone()))
         .collect())
+}
+
+/// A SPIRE CA certificate names its trust domain in a `spiffe://<td>` URI SAN. A root that
+/// names another trust domain than the bundle it was given in is refused: taken, it would
+/// let that domain's CA issue SVIDs for this one (spiffe-helper's
+/// `include_federated_domains` appends federated roots to the own bundle file). A root
+/// without a SPIFFE URI SAN says nothing about its trust domain and is kept.
+pub(crate) fn check_root_trust_domain(
+    trust_domain: &TrustDomain,
+    root: &CertificateDer<'_>,
+) -> Result<(), String> {
+    let cert = match x509_parser::parse_x509_certificate(root.as_ref()) {
+        Ok(([], cert)) => cert,
+        _ => return Err("a root is not a well-formed certificate".to_owned()),
+    };
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|_| "a root has a malformed subject alternative name".to_owned())?;
+    let uris = san
+        .iter()
+        .flat_map(|ext| ext.value.general_names.iter())
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        });
+    for uri in uris.filter(|uri| has_spiffe_scheme(uri)) {
+        match TrustDomain::new(uri) {
+            Ok(named) if named == *trust_domain => {}
+            Ok(named) => {
+                return Err(format!(
+                    "a root belongs to trust domain `{}` (URI SAN `{uri}`); federated roots \
+                     must be given as their own trust domain's bundle",
+                    named.as_str()
+                ));
+            }
+            Err(_) => return Err(format!("a root has an invalid SPIFFE URI SAN `{uri}`")),
+        }
+    }
+    Ok(())
 }
 
 /// Verifies a client chain against the roots of the trust domain its leaf's SPIFFE ID

@@ -23,8 +23,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use meshguard::peer::{
     Authorizer, CertificateBinding, ClientRoots, MAX_BUNDLE_ROOTS, MAX_CHAIN_LEN, MtlsConnectInfo,
-    MtlsListener, PeerIdentity, TlsConfigError, TlsIncoming, X509Update, XfccPolicy, peer_identity,
-    server_config,
+    MtlsListener, PeerIdentity, SvidStore, TlsConfigError, TlsIncoming, X509Update, XfccPolicy,
+    peer_identity, server_config,
 };
 use meshguard::token::{Algorithm, Issuer, KeySet, TokenSigner, Verifier};
 use peer_support::{Ca, Leaf, svid_params};
@@ -419,12 +419,10 @@ async fn pem_ca_bundle_accepts_plain_x509_clients() {
     assert!(body.starts_with("-|db.example.org|"), "{body}");
 }
 
-/// Eleven unrelated roots, then the one that issued the test certificates: more than a
-/// chain may hold ([`meshguard::peer::MAX_CHAIN_LEN`]), as in a bundle during CA rotations.
+/// Eleven other roots of the trust domain, then the one that issued the test certificates:
+/// more than a chain may hold ([`MAX_CHAIN_LEN`]), as in a bundle kept through CA rotations.
 fn bundle_of_twelve_roots(pki: &Pki) -> String {
-    let mut bundle: String = (0..11)
-        .map(|i| Ca::new(&format!("td{i}.example")).pem())
-        .collect();
+    let mut bundle: String = (0..11).map(|_| Ca::new("example.org").pem()).collect();
     bundle.push_str(&pki.ca.pem());
     bundle
 }
@@ -453,6 +451,12 @@ async fn trust_bundles_in_pem_hold_more_roots_than_a_chain() {
     assert!(
         format!("{update:?}").contains(r#"("example.org", 12)"#),
         "{update:?}"
+    );
+    let store = SvidStore::new();
+    let svid = store.update(update).unwrap();
+    assert_eq!(
+        svid.spiffe_id().to_string(),
+        "spiffe://example.org/ns/shop/sa/cart"
     );
 
     let too_many = pki.ca.pem().repeat(MAX_BUNDLE_ROOTS + 1);
@@ -489,6 +493,39 @@ async fn trust_bundles_in_pem_hold_more_roots_than_a_chain() {
         panic!("{err:?}");
     };
     assert_eq!(cause.reason(), "chain_too_long", "{err}");
+}
+
+#[test]
+fn a_root_naming_another_trust_domain_is_refused_in_a_bundle() {
+    let pki = Pki::new();
+    let partner = Ca::new("partner.example");
+    let mixed = format!("{}{}", pki.ca.pem(), partner.pem());
+    let err = ClientRoots::spiffe()
+        .with_bundle_pem("example.org".parse().unwrap(), mixed.as_bytes())
+        .unwrap_err();
+    assert_eq!(err.reason(), "foreign_root", "{err}");
+    assert!(err.to_string().contains("partner.example"), "{err}");
+    let x5c = |ca: &Ca| base64::engine::general_purpose::STANDARD.encode(ca.der());
+    let json = format!(
+        r#"{{"keys":[{{"use":"x509-svid","kty":"EC","crv":"P-256","x5c":["{}"]}},{{"use":"x509-svid","kty":"EC","crv":"P-256","x5c":["{}"]}}]}}"#,
+        x5c(&pki.ca),
+        x5c(&partner)
+    );
+    let err = ClientRoots::spiffe()
+        .with_bundle_json("example.org".parse().unwrap(), json.as_bytes())
+        .unwrap_err();
+    assert_eq!(err.reason(), "foreign_root", "{err}");
+    // Under its own trust domain the partner's root is taken, and so is a root that names
+    // no trust domain at all.
+    let unnamed = Ca::unnamed("example.org");
+    ClientRoots::spiffe()
+        .with_bundle_pem("partner.example".parse().unwrap(), partner.pem().as_bytes())
+        .unwrap()
+        .with_bundle_pem(
+            "example.org".parse().unwrap(),
+            format!("{}{}", pki.ca.pem(), unnamed.pem()).as_bytes(),
+        )
+        .unwrap();
 }
 
 #[tokio::test]

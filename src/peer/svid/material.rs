@@ -11,11 +11,10 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
-use x509_parser::extensions::GeneralName;
 
-use super::super::identity::{MAX_CHAIN_LEN, PeerIdentity, has_spiffe_scheme};
+use super::super::identity::{MAX_CHAIN_LEN, PeerIdentity};
 use super::super::spiffe::{SpiffeId, TrustDomain};
-use super::super::tls::MAX_BUNDLE_ROOTS;
+use super::super::tls::{MAX_BUNDLE_ROOTS, check_root_trust_domain};
 use super::error::SvidUpdateError;
 use super::update::X509Update;
 
@@ -260,45 +259,6 @@ impl TrustBundle {
             (Err(e), Err(_)) => Err(SvidUpdateError::Untrusted(e.to_string())),
         }
     }
-}
-
-/// A SPIRE CA certificate names its trust domain in a `spiffe://<td>` URI SAN. A root that
-/// names another trust domain than the bundle it was given in is refused: taken, it would
-/// let that domain's CA issue SVIDs for this one (spiffe-helper's
-/// `include_federated_domains` appends federated roots to the own bundle file). A root
-/// without a SPIFFE URI SAN says nothing about its trust domain and is kept.
-fn check_root_trust_domain(
-    trust_domain: &TrustDomain,
-    root: &CertificateDer<'_>,
-) -> Result<(), String> {
-    let cert = match x509_parser::parse_x509_certificate(root.as_ref()) {
-        Ok(([], cert)) => cert,
-        _ => return Err("a root is not a well-formed certificate".to_owned()),
-    };
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|_| "a root has a malformed subject alternative name".to_owned())?;
-    let uris = san
-        .iter()
-        .flat_map(|ext| ext.value.general_names.iter())
-        .filter_map(|name| match name {
-            GeneralName::URI(uri) => Some(*uri),
-            _ => None,
-        });
-    for uri in uris.filter(|uri| has_spiffe_scheme(uri)) {
-        match TrustDomain::new(uri) {
-            Ok(named) if named == *trust_domain => {}
-            Ok(named) => {
-                return Err(format!(
-                    "a root belongs to trust domain `{}` (URI SAN `{uri}`); federated roots \
-                     must be given as their own trust domain's bundle",
-                    named.as_str()
-                ));
-            }
-            Err(_) => return Err(format!("a root has an invalid SPIFFE URI SAN `{uri}`")),
-        }
-    }
-    Ok(())
 }
 
 /// When an intermediate of the delivered chain expires, in seconds since the Unix epoch.
