@@ -54,6 +54,7 @@ mod index;
 mod issuers;
 mod layer;
 mod nesting;
+mod position;
 mod principal;
 mod provider;
 mod reach;

@@ -10,6 +10,7 @@ use cedar_policy::{PolicySet, Schema, ValidationMode, Validator};
 
 use super::error::{Diagnostic, DiagnosticKind, PolicyError};
 use super::nesting::{self, Syntax};
+use super::position::Positions;
 use super::read::{NamedText, PolicyText, Texts};
 
 /// Where policies come from.
@@ -250,10 +251,11 @@ fn parse_file(
     let file_set = match PolicySet::from_str(text) {
         Ok(set) => set,
         Err(errors) => {
+            let mut positions = Positions::default();
             for error in errors.iter() {
                 diagnostics.push(
                     Diagnostic::new(DiagnosticKind::PolicySyntax, origin, message_of(error))
-                        .at(position(error, text)),
+                        .at(positions.of(error, text)),
                 );
             }
             return;
@@ -321,6 +323,8 @@ fn default_index(id: &str) -> usize {
 
 fn validate(validator: &Validator, policies: &ParsedPolicies, diagnostics: &mut Vec<Diagnostic>) {
     let result = validator.validate(&policies.set, ValidationMode::Strict);
+    // Many policies share one file's text: each is indexed once.
+    let mut positions = Positions::default();
     let mut found: Vec<Diagnostic> = result
         .validation_errors()
         .map(|error| {
@@ -331,7 +335,7 @@ fn validate(validator: &Validator, policies: &ParsedPolicies, diagnostics: &mut 
                 .map(|(origin, text)| (origin.as_ref(), Some(text.as_ref())))
                 .unwrap_or(("<policies>", None));
             Diagnostic::new(DiagnosticKind::Validation, origin, message_of(error))
-                .at(text.and_then(|text| position(error, text)))
+                .at(text.and_then(|text| positions.of(error, text)))
                 .for_policy(id)
         })
         .collect();
@@ -356,7 +360,7 @@ fn parse_schema(
         Schema::from_json_str(text).map_err(|error| {
             vec![
                 Diagnostic::new(DiagnosticKind::Schema, origin, message_of(&error))
-                    .at(position(&error, text)),
+                    .at(Positions::default().of(&error, text)),
             ]
         })
     } else {
@@ -379,12 +383,13 @@ fn schema_diagnostics(
     origin: &str,
     text: &str,
 ) -> Vec<Diagnostic> {
+    let mut positions = Positions::default();
     let related: Vec<Diagnostic> = miette::Diagnostic::related(error)
         .map(|items| {
             items
                 .map(|item| {
                     Diagnostic::new(DiagnosticKind::Schema, origin, message_of(item))
-                        .at(position(item, text))
+                        .at(positions.of(item, text))
                 })
                 .collect()
         })
@@ -392,7 +397,7 @@ fn schema_diagnostics(
     if related.is_empty() {
         vec![
             Diagnostic::new(DiagnosticKind::Schema, origin, message_of(error))
-                .at(position(error, text)),
+                .at(positions.of(error, text)),
         ]
     } else {
         related
@@ -414,7 +419,7 @@ fn parse_entities(
         Err(error) => {
             diagnostics.push(
                 Diagnostic::new(DiagnosticKind::Entities, &origin, message_of(&error))
-                    .at(position(&error, &text)),
+                    .at(Positions::default().of(&error, &text)),
             );
             Ok(None)
         }
@@ -427,22 +432,6 @@ fn message_of(error: &dyn miette::Diagnostic) -> String {
         Some(help) => format!("{error} (help: {help})"),
         None => error.to_string(),
     }
-}
-
-/// Line and column (1-based, columns in characters) of the error's first labelled span.
-fn position(error: &dyn miette::Diagnostic, text: &str) -> Option<(u32, u32)> {
-    let offset = error.labels()?.next()?.offset();
-    let before = text.get(..offset)?;
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |tail| tail.chars().count())
-        + 1;
-    Some((
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(column).unwrap_or(u32::MAX),
-    ))
 }
 
 /// Refuses text nested past what Cedar parses safely, before Cedar sees it.

@@ -15,7 +15,7 @@
 //! Its own test binary: its measurements take turns, and no other test's threads share its
 //! process while it measures. One module per family of inputs: tokens and proofs
 //! (`tokens`), JSON documents from remote parties (`documents`), peer identity
-//! (`peer`), request paths (`routes`).
+//! (`peer`), policies (`policies`), request paths (`routes`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,6 +30,7 @@ mod support;
 
 mod documents;
 mod peer;
+mod policies;
 mod routes;
 mod tokens;
 
