@@ -3,7 +3,9 @@
 //! Exit codes are a contract: 0 success, 1 rejected (with one `rejected: <reason>` line on
 //! stderr), 2 usage, input or configuration errors (unreadable files included); `authorize`
 //! exits 3 for a deny (and 2 for a malformed request), and `check-policies` 1 for invalid
-//! policies (2 when they cannot be read).
+//! policies (2 when they cannot be read). `inspect-peer` keeps the contract it was given
+//! first (issue 5): every problem with its input, an unreadable `--cert` file included, is
+//! exit 1 with `rejected: <reason>` (`cannot_read_file`); only usage errors are exit 2.
 
 use std::process::ExitCode;
 
